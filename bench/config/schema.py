@@ -1,0 +1,154 @@
+"""Pydantic schemas of a task spec and a submission spec.
+
+A task says *what is measured and how* (dataset, subjects, seeds, validation rule, protocol,
+selection rule); a submission says *what is measured* (brain encoder x image model x training
+recipe). Both are plain data: YAML in, validated model out, hashed by content.
+
+Task kinds add their own protocol fields (``protocol:``), validated by the kind's own schema
+(see ``bench.tasks``), so this module stays generic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are errors (typos must not be silently ignored); specs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimulationSpec(Strict):
+    """How to make the dataset when ``source: simulated`` (the embedded default, no downloads)."""
+
+    size: Literal["tiny", "small", "full"] = "tiny"
+    n_subjects: int = Field(2, ge=1, le=10)
+    seed: int = 0
+    snr: float = Field(1.0, gt=0)
+
+
+class DatasetSpec(Strict):
+    """Which data, which subjects, and how trials become items."""
+
+    name: str = Field(description="dataset plug-in name, e.g. 'things-eeg2'")
+    variant: str | None = Field(None, description="published variant, e.g. '250hz' or '100hz'")
+    source: Literal["real", "simulated"] = "real"
+    simulation: SimulationSpec = SimulationSpec()
+    subjects: list[int] = Field(min_length=1)
+    train_repetitions: Literal["average", "single"] = "average"
+    test_repetitions: Literal["average"] = "average"
+    channels: list[str] | None = None
+    time_window: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _simulated_subjects_exist(self) -> "DatasetSpec":
+        if self.source == "simulated" and max(self.subjects) > self.simulation.n_subjects:
+            raise ValueError(f"subjects {self.subjects} exceed simulation.n_subjects={self.simulation.n_subjects}; "
+                             "raise simulation.n_subjects or list fewer subjects")
+        return self
+
+
+class ValidationSpec(Strict):
+    """The validation split carved from training data only (model selection never sees test data)."""
+
+    by: Literal["image", "concept"] = "image"
+    fraction: float = Field(0.1, gt=0, lt=0.5)
+
+
+class SelectionSpec(Strict):
+    """How the reported checkpoint is chosen: on validation only. The last epoch is reported too."""
+
+    metric: Literal["val_loss", "val_top1"] = "val_loss"
+    report_last_epoch: bool = True
+
+
+class TaskSpec(Strict):
+    """A versioned benchmark task (``tasks/<name>.yaml``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: int = Field(ge=1)
+    kind: str = Field(description="task-kind plug-in: retrieval, cross-subject, classification, ...")
+    description: str = ""
+    variant: str = Field("default", description="'default' for the sound protocol, else the paper variant label")
+    reference: str | None = Field(None, description="paper/protocol this variant reproduces")
+    dataset: DatasetSpec
+    scheme: Literal["within-subject", "leave-one-subject-out", "pooled"] = "within-subject"
+    validation: ValidationSpec = ValidationSpec()
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    selection: SelectionSpec = SelectionSpec()
+    protocol: dict[str, Any] = Field(default_factory=dict, description="kind-specific fields")
+    headline_metric: str = "top1"
+
+    @field_validator("seeds", "dataset")
+    @classmethod
+    def _no_duplicates(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else value.subjects
+        if len(set(items)) != len(items):
+            raise ValueError(f"duplicates in {items}")
+        return value
+
+
+class ComponentSpec(Strict):
+    """A plug-in chosen by registry name, with its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TemperatureSpec(Strict):
+    """InfoNCE temperature: declared fixed or learnable (stored as log(1/tau), CLIP style)."""
+
+    initial: float = Field(0.07, gt=0)
+    learnable: bool = False
+
+
+class OptimizerSpec(Strict):
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: float = Field(2e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class RecipeSpec(Strict):
+    """How the brain encoder is trained. Defaults follow AlignVis; paper recipes are spelled out in YAML."""
+
+    loss: Literal["infonce", "infonce+mse", "triplet"] = "infonce"
+    mse_weight: float = Field(0.0, ge=0, le=1, description="(1-lambda) for 'infonce+mse' (ATM recon recipe)")
+    temperature: TemperatureSpec = TemperatureSpec()
+    normalise: Literal["l2", "center-l2"] = Field(
+        "l2", description="'center-l2' (AlignVis): subtract the training-set image-embedding mean, then L2")
+    exclude_false_negatives: Literal["none", "image", "concept"] = "none"
+    optimizer: OptimizerSpec = OptimizerSpec()
+    scheduler: Literal["none", "cosine"] = "none"
+    batch_size: int = Field(128, ge=2)
+    epochs: int = Field(50, ge=1)
+    early_stopping_patience: int | None = Field(25, ge=1)
+    embed_dim: int | None = Field(None, description="None: the image model's embedding size")
+    precision: Literal["auto", "fp32", "amp"] = "auto"
+    grad_clip: float | None = None
+
+
+class SubmissionSpec(Strict):
+    """A brain encoder x an image model x a training recipe (``submissions/<name>.yaml``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    authors: list[str] = Field(default_factory=list)
+    tasks: list[str] = Field(min_length=1, description="task names this submission is evaluated on by default")
+    encoder: ComponentSpec
+    image_model: ComponentSpec
+    recipe: RecipeSpec = RecipeSpec()
+    tags: dict[str, str] = Field(default_factory=dict, description="free labels shown on the leaderboard")
+
+    @model_validator(mode="after")
+    def _loss_fields(self) -> "SubmissionSpec":
+        if self.recipe.loss == "infonce+mse" and self.recipe.mse_weight == 0:
+            raise ValueError("recipe.loss is 'infonce+mse' but recipe.mse_weight is 0; set mse_weight > 0")
+        return self
+
+
+# Fields that do not change what is computed, left out of content hashes.
+NON_SEMANTIC_FIELDS = frozenset({"description", "authors", "tags"})

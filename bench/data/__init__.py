@@ -1,0 +1,8 @@
+"""Datasets: one module per dataset reading its published on-disk layout (see ``base.py``)."""
+
+from bench.data.base import BrainData, BrainDataset, ImageSet
+from bench.registry import Registry
+
+DATASETS: Registry[type[BrainDataset]] = Registry("dataset", "bench.data", base=BrainDataset)
+
+__all__ = ["DATASETS", "BrainData", "BrainDataset", "ImageSet"]

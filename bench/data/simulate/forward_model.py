@@ -1,0 +1,273 @@
+"""A generative model of evoked brain responses to images, shared by the dataset simulators.
+
+The model, in the order the signal is built (all randomness from one seed, so a simulated dataset
+is a pure function of ``(seed, subject, item, repetition)``):
+
+1. **Features.** Every image has a standardised feature vector ``F`` (``(items, n_features)``,
+   about N(0, 1) per dimension), split in named groups (e.g. ``"low"``: colour, orientation,
+   texture; ``"concept"``: factors shared by the images of one concept). The stimulus renderer
+   (``stimuli.py``) draws each image *from* these features, so an image model can recover them.
+2. **Sources.** ``n_sources`` latent sources, each with ERP-like components (Gaussian bumps at
+   ~100, 170, 300 and 450 ms, see :data:`DEFAULT_COMPONENTS`). A component's amplitude on a source
+   is ``base + W @ F``, where ``W`` reads only the feature groups that component listens to (the
+   100 ms component sees low-level features, the late ones concept factors). ``W`` is a mix of a
+   weight shared by all subjects and a subject-specific one (``subject_specificity``).
+3. **Mixing.** Each subject has a fixed mixing matrix from sources to channels: dipole-like
+   topographies (a positive and a negative Gaussian lobe on the unit sphere) at source locations
+   jittered per subject, a subject gain (log-normal) and a small latency shift.
+4. **Noise.** Independent per repetition: background sources with 1/f power spectra plus an alpha
+   peak (~10 Hz, subject-specific frequency) on posterior sources, mixed onto the channels by a
+   subject-specific matrix, plus white sensor noise. The noise has unit variance per channel on
+   average.
+5. **SNR.** A trial is ``sqrt(snr) * gain * evoked + noise``. The evoked part is scaled so that at
+   gain 1 its power, averaged over items, channels and 0-1 s, is 1: ``snr`` is the single-trial
+   ratio of stimulus-evoked power to noise power. Averaging ``r`` repetitions multiplies it by ``r``.
+
+So decoding improves with SNR and with the number of repetitions averaged, is at chance with
+shuffled labels, and transfers imperfectly between subjects (different mixing, gain, latency and
+part of the feature weights). The same class serves EEG and MEG (channels with positions on a
+sphere) and, with a single time sample and voxel "positions", fMRI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+import numpy as np
+
+_WORKERS = max(1, min(4, os.cpu_count() or 1))  # FFT threads; results do not depend on it
+
+
+@dataclass(frozen=True)
+class Component:
+    """One ERP-like component: a Gaussian bump at ``latency`` s with s.d. ``width`` s.
+
+    ``groups``: the feature groups whose values modulate its amplitude; ``base``: the mean
+    (feature-independent) amplitude, with its sign (P1 positive, N170 negative, ...);
+    ``modulation``: the standard deviation of the feature-driven part.
+    """
+
+    latency: float
+    width: float
+    groups: tuple[str, ...]
+    base: float
+    modulation: float
+
+
+DEFAULT_COMPONENTS: tuple[Component, ...] = (
+    Component(0.100, 0.022, ("low",), base=1.0, modulation=0.8),
+    Component(0.170, 0.030, ("low", "concept"), base=-1.2, modulation=0.8),
+    Component(0.300, 0.060, ("concept",), base=0.9, modulation=0.7),
+    Component(0.450, 0.110, ("concept",), base=0.4, modulation=0.4),
+)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SubjectModel:
+    """Everything fixed for one subject: mixing, gain, latency shift, weights, noise spectra."""
+
+    subject: int
+    mixing: np.ndarray          # (channels, sources)
+    gain: float
+    latency_shift: float        # seconds
+    weights: np.ndarray         # (sources, components, features)
+    base: np.ndarray            # (sources, components)
+    noise_mixing: np.ndarray    # (channels, noise sources)
+    alpha_freq: float
+    alpha_sources: np.ndarray   # bool (noise sources)
+    white_fraction: float
+
+
+class ForwardModel:
+    """Features -> evoked responses -> noisy trials, for any number of subjects.
+
+    Parameters
+    ----------
+    positions: (channels, 3) sensor positions (unit sphere for EEG/MEG; any 3-D layout works).
+    feature_groups: group name -> column indices of the feature matrix.
+    seed: the dataset seed; subject ``s`` derives its parameters from ``(seed, s)``.
+    n_sources: latent sources driven by the features.
+    components: the ERP components (see :class:`Component`).
+    subject_specificity: 0 = every subject reads the features identically, 1 = independently.
+    n_noise_sources: background noise sources.
+    alpha_power: power of the alpha peak relative to the 1/f part on posterior noise sources.
+    white_fraction: share of the noise variance that is white sensor noise.
+    source_centre: mean direction of the driven sources (posterior-superior for visual EEG).
+    """
+
+    def __init__(self, positions: np.ndarray, feature_groups: Mapping[str, Sequence[int]], seed: int, *,
+                 n_sources: int = 16, components: Sequence[Component] = DEFAULT_COMPONENTS,
+                 subject_specificity: float = 0.35, n_noise_sources: int = 24, alpha_power: float = 3.0,
+                 white_fraction: float = 0.2, source_centre: Sequence[float] = (0.0, -0.8, 0.35)) -> None:
+        self.positions = _unit(np.asarray(positions, dtype=np.float64))
+        self.feature_groups = {k: np.asarray(v, dtype=np.int64) for k, v in feature_groups.items()}
+        self.n_features = int(max(int(v.max()) for v in self.feature_groups.values()) + 1)
+        self.seed = int(seed)
+        self.n_sources = n_sources
+        self.components = tuple(components)
+        self.subject_specificity = subject_specificity
+        self.n_noise_sources = n_noise_sources
+        self.alpha_power = alpha_power
+        self.white_fraction = white_fraction
+        self.source_centre = np.asarray(source_centre, dtype=np.float64)
+        self._subjects: dict[int, SubjectModel] = {}
+        self._shared = self._shared_parameters()
+        self._scale: float | None = None
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.positions)
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    def _rng(self, *keys: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, 0x5EED, *keys])
+
+    def _masks(self) -> np.ndarray:
+        """(components, features) 1 where a component listens to a feature."""
+        mask = np.zeros((len(self.components), self.n_features))
+        for k, comp in enumerate(self.components):
+            for g in comp.groups:
+                mask[k, self.feature_groups[g]] = 1.0
+        return mask
+
+    def _shared_parameters(self) -> dict[str, np.ndarray]:
+        rng = self._rng(0)
+        locs = _unit(self.source_centre + 0.45 * rng.standard_normal((self.n_sources, 3)))
+        mask = self._masks()
+        n_read = mask.sum(axis=1, keepdims=True).clip(min=1)
+        w = rng.standard_normal((self.n_sources, len(self.components), self.n_features)) * mask
+        w *= np.array([c.modulation for c in self.components])[None, :, None] / np.sqrt(n_read)[None]
+        base = np.array([c.base for c in self.components])[None, :] * rng.uniform(0.5, 1.5, (self.n_sources, 1))
+        return {"locs": locs, "weights": w, "base": base}
+
+    def subject(self, subject: int) -> SubjectModel:
+        """The fixed parameters of ``subject`` (cached)."""
+        if subject in self._subjects:
+            return self._subjects[subject]
+        rng = self._rng(1, subject)
+        shared = self._shared
+        locs = _unit(shared["locs"] + 0.2 * rng.standard_normal(shared["locs"].shape))
+        mixing = self._topographies(locs, rng)
+        mixing /= np.sqrt((mixing ** 2).sum(axis=0).mean())  # unit column norm on average
+        rho = self.subject_specificity
+        own = rng.standard_normal(shared["weights"].shape) * (shared["weights"] != 0)
+        own *= np.array([c.modulation for c in self.components])[None, :, None]
+        own /= np.sqrt(self._masks().sum(axis=1).clip(min=1))[None, :, None]
+        weights = np.sqrt(1 - rho) * shared["weights"] + np.sqrt(rho) * own
+        gain = float(np.exp(np.clip(0.2 * rng.standard_normal(), -0.45, 0.45)))
+        shift = float(np.clip(0.008 * rng.standard_normal(), -0.02, 0.02))
+        # noise: background sources anywhere on the head, the posterior ones carry alpha
+        noise_locs = _unit(rng.standard_normal((self.n_noise_sources, 3)) + np.array([0, 0, 0.6]))
+        noise_mixing = self._topographies(noise_locs, rng)
+        per_channel = (noise_mixing ** 2).sum(axis=1).mean()
+        noise_mixing *= np.sqrt((1 - self.white_fraction) / per_channel)
+        alpha_sources = noise_locs[:, 1] < -0.2
+        model = SubjectModel(subject, mixing, gain, shift, weights, shared["base"], noise_mixing,
+                             float(rng.normal(10.0, 0.8)), alpha_sources, self.white_fraction)
+        self._subjects[subject] = model
+        return model
+
+    def _topographies(self, locs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(channels, len(locs)) dipole-like patterns: a positive and a displaced negative lobe."""
+        width = rng.uniform(0.35, 0.6, len(locs))
+        other = _unit(locs + 0.9 * _unit(rng.standard_normal(locs.shape)))
+        d_pos = np.linalg.norm(self.positions[:, None, :] - locs[None], axis=-1)
+        d_neg = np.linalg.norm(self.positions[:, None, :] - other[None], axis=-1)
+        pattern = np.exp(-d_pos ** 2 / (2 * width ** 2)) - 0.6 * np.exp(-d_neg ** 2 / (2 * width ** 2))
+        pattern -= pattern.mean(axis=0, keepdims=True)  # average reference
+        return pattern * rng.choice([-1.0, 1.0], len(locs))
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def _waveforms(self, times: np.ndarray, shift: float) -> np.ndarray:
+        """(components, times) Gaussian bumps, zero before stimulus onset."""
+        t = np.asarray(times, dtype=np.float64)[None, :] - shift
+        lat = np.array([c.latency for c in self.components])[:, None]
+        wid = np.array([c.width for c in self.components])[:, None]
+        return np.exp(-0.5 * ((t - lat) / wid) ** 2) * (t > 0)
+
+    def _raw_evoked(self, features: np.ndarray, sub: SubjectModel, times: np.ndarray) -> np.ndarray:
+        feats = np.asarray(features, dtype=np.float64)
+        amp = sub.base[None] + np.einsum("skf,nf->nsk", sub.weights, feats)   # (n, S, K)
+        sources = amp @ self._waveforms(times, sub.latency_shift)             # (n, S, T)
+        return np.einsum("cs,nst->nct", sub.mixing, sources, optimize=True)
+
+    def _reference_scale(self) -> float:
+        """Scale giving the evoked signal unit power over 0-1 s (at gain 1), fixed per seed."""
+        if self._scale is None:
+            feats = self._rng(2).standard_normal((256, self.n_features))
+            times = np.arange(0, 1.0, 0.002)
+            powers = [np.mean(self._raw_evoked(feats, self.subject(1_000_000 + k), times) ** 2) for k in range(2)]
+            self._scale = float(1.0 / np.sqrt(np.mean(powers)))
+        return self._scale
+
+    def evoked(self, features: np.ndarray, subject: int, times: np.ndarray) -> np.ndarray:
+        """Noise-free response (items, channels, times) at unit power and gain 1 (no SNR applied)."""
+        return self._raw_evoked(features, self.subject(subject), times) * self._reference_scale()
+
+    def noise(self, n_trials: int, subject: int, times: np.ndarray, rng: np.random.Generator,
+              sfreq: float | None = None) -> np.ndarray:
+        """(n_trials, channels, times) float32 coloured noise, unit variance per channel on average."""
+        sub = self.subject(subject)
+        times = np.asarray(times, dtype=np.float64)
+        n_t = len(times)
+        if n_t == 1:
+            src = rng.standard_normal((n_trials, self.n_noise_sources, 1), dtype=np.float32)
+        else:
+            import scipy.fft as sfft
+
+            if sfreq is None:
+                sfreq = 1.0 / float(np.median(np.diff(times)))
+            # generate a longer epoch and crop it, so the FFT's circular wrap-around is not visible
+            n_fft = sfft.next_fast_len(int(np.ceil(1.25 * n_t)), real=True)
+            spectrum = self._noise_spectrum(sub, n_fft, sfreq).astype(np.float32)   # (Nn, F)
+            white = rng.standard_normal((n_trials, self.n_noise_sources, n_fft), dtype=np.float32)
+            spec = sfft.rfft(white, axis=-1, workers=_WORKERS)
+            spec *= spectrum[None]
+            src = sfft.irfft(spec, n=n_fft, axis=-1, workers=_WORKERS)[..., :n_t]
+        out = np.tensordot(sub.noise_mixing.astype(np.float32), src, axes=([1], [1]))  # (C, n, T)
+        out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        out += np.float32(np.sqrt(sub.white_fraction)) * rng.standard_normal(out.shape, dtype=np.float32)
+        return out
+
+    def _noise_spectrum(self, sub: SubjectModel, n_fft: int, sfreq: float) -> np.ndarray:
+        return _noise_spectrum(n_fft, float(sfreq), sub.alpha_freq, self.alpha_power,
+                               tuple(bool(a) for a in sub.alpha_sources))
+
+    def trials(self, features: np.ndarray, subject: int, times: np.ndarray, n_reps: int, snr: float,
+               rng: np.random.Generator, sfreq: float | None = None) -> np.ndarray:
+        """(items, n_reps, channels, times) float64 single trials: ``sqrt(snr)*gain*evoked + noise``."""
+        n = len(features)
+        signal = self.evoked(features, subject, times) * (np.sqrt(snr) * self.subject(subject).gain)
+        noise = self.noise(n * n_reps, subject, times, rng, sfreq)
+        out = noise.reshape(n, n_reps, *noise.shape[1:]).astype(np.float64)
+        out += signal[:, None]
+        return out
+
+
+@lru_cache(maxsize=32)
+def _noise_spectrum(n_fft: int, sfreq: float, alpha_freq: float, alpha_power: float,
+                    alpha_sources: tuple[bool, ...]) -> np.ndarray:
+    """Amplitude filters (noise sources, rfft bins) giving unit-variance 1/f (+ alpha) noise."""
+    f = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
+    pink = 1.0 / (f + 1.0)                                      # power ~ 1/f above 1 Hz
+    alpha = np.exp(-0.5 * ((f - alpha_freq) / 1.2) ** 2)
+    pink_var = pink.mean()
+    filters = []
+    for has_alpha in alpha_sources:
+        power = pink / pink_var + (alpha_power * alpha / max(alpha.mean(), 1e-12) if has_alpha else 0.0)
+        weights = np.full(len(f), 2.0)
+        weights[0] = 1.0
+        if n_fft % 2 == 0:
+            weights[-1] = 1.0
+        variance = (weights * power).sum() / n_fft                  # of irfft(rfft(white) * sqrt(power))
+        filters.append(np.sqrt(power / variance))
+    return np.array(filters)

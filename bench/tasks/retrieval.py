@@ -1,0 +1,186 @@
+"""Zero-shot image retrieval from brain signals (THINGS-EEG2 200-way, THINGS-MEG, NSD, cross-subject).
+
+One unit = one subject (``scheme: within-subject``) or one held-out subject (``scheme:
+leave-one-subject-out``), one seed:
+
+1. load the training part of the training subject(s) (the test part is not touched yet);
+2. carve the validation split from training data (seeded; by image or by concept);
+3. embed the training images with the submission's image model (cached on disk);
+4. train the brain encoder with the recipe; select the checkpoint on validation only;
+5. load the test part, embed the test images, score the chosen and the last checkpoint:
+   rank of the true image among the gallery, top-1/top-5, seeded k-way accuracies.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+
+from bench.config.schema import SubmissionSpec
+from bench.errors import ConfigError
+from bench.settings import Settings
+from bench.tasks import TASK_KINDS
+from bench.tasks.base import Protocol, TaskKind, Unit, UnitOutput
+
+
+class RetrievalProtocol(Protocol):
+    """Retrieval protocol: the gallery, the reported k's, and the k-way sizes."""
+
+    gallery: Literal["stimulus"] = "stimulus"
+    top_k: list[int] = [1, 5]
+    k_way: list[int] = [2, 4, 10, 50, 100]
+
+
+def normalise_targets(train_embeddings: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The centring vector of ``method`` ('center-l2': mean of training image embeddings; 'l2': zeros)
+    and the L2-normalised training embeddings after centring."""
+    centre = train_embeddings.mean(axis=0) if method == "center-l2" else np.zeros(train_embeddings.shape[1])
+    return centre.astype(np.float32), _l2(train_embeddings - centre)
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@TASK_KINDS.register("retrieval")
+class Retrieval(TaskKind):
+    """Contrastive brain-to-image retrieval; see the module docstring for the unit's steps."""
+
+    name = "retrieval"
+    ProtocolModel = RetrievalProtocol
+
+    # ---- plan --------------------------------------------------------------------------------
+    def splits(self) -> list[tuple[str, int]]:
+        prefix = "loso" if self.task.scheme == "leave-one-subject-out" else "sub"
+        return [(f"{prefix}-{s:02d}", s) for s in self.task.dataset.subjects]
+
+    def train_subjects(self, unit: Unit) -> list[int]:
+        """Subjects whose training data train the unit's model (never the held-out one in LOSO)."""
+        if self.task.scheme == "leave-one-subject-out":
+            return [s for s in self.task.dataset.subjects if s != unit.subject]
+        return [unit.subject]
+
+    def fingerprint(self, unit: Unit, settings: Settings) -> dict[str, str]:
+        from bench.data.checksum import combine
+        from bench.data.locate import open_dataset
+        from bench.images import build_image_model
+
+        ds = open_dataset(self.task.dataset, settings)
+        parts = [ds.checksum(s, "train") for s in self.train_subjects(unit)]
+        parts.append(ds.checksum(unit.subject, "test"))
+        parts += [ds.images("train").content_hash(settings.cache_dir), ds.images("test").content_hash(settings.cache_dir)]
+        model = build_image_model(unit.submission.image_model.name, unit.submission.image_model.params, settings)
+        return {"data_checksum": combine(parts), "weights_checksum": model.weights_checksum(),
+                "image_model_id": model.model_id}
+
+    def validate_submission(self, submission: SubmissionSpec) -> None:
+        from bench.encoders import ENCODERS
+        from bench.images import IMAGE_MODELS
+
+        ENCODERS.get(submission.encoder.name)
+        IMAGE_MODELS.get(submission.image_model.name)
+
+    def chance(self, n_gallery: int | None = None) -> dict[str, float]:
+        from bench.metrics.retrieval import chance_levels
+
+        return chance_levels(n_gallery, self.protocol.top_k, self.protocol.k_way) if n_gallery else {}
+
+    # ---- run ---------------------------------------------------------------------------------
+    def run(self, unit: Unit, settings: Settings, progress: bool = True) -> UnitOutput:
+        import torch
+
+        from bench.data.base import BrainData
+        from bench.data.locate import open_dataset
+        from bench.data.splits import validation_split
+        from bench.encoders import build_encoder
+        from bench.images import build_image_model, embed_image_set
+        from bench.metrics.retrieval import chance_levels, cosine_similarity, retrieval_scores
+        from bench.training.loop import TrainingSet, embed, fit, load_state
+
+        task, sub, recipe = self.task, unit.submission, unit.submission.recipe
+        device = settings.torch_device()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        ds = open_dataset(task.dataset, settings)
+        load_kw = dict(channels=task.dataset.channels, time_window=task.dataset.time_window)
+        train_parts = [ds.load(s, "train", repetitions=task.dataset.train_repetitions, **load_kw)
+                       for s in self.train_subjects(unit)]
+        train = train_parts[0] if len(train_parts) == 1 else BrainData.concat(train_parts)
+        del train_parts
+        timings["load_train"] = time.perf_counter() - t0
+
+        tr_idx, va_idx = validation_split(train.image_ids, train.concepts, by=task.validation.by,
+                                          fraction=task.validation.fraction, seed=unit.seed)
+
+        t = time.perf_counter()
+        image_model = build_image_model(sub.image_model.name, sub.image_model.params, settings)
+        train_images = ds.images("train")
+        train_emb = embed_image_set(image_model, train_images, settings, progress=progress)
+        timings["embed_train_images"] = time.perf_counter() - t
+
+        row_image = train_images.index_of(train.image_ids)
+        fit_images = np.unique(row_image[tr_idx])
+        centre, _ = normalise_targets(train_emb[fit_images], recipe.normalise)
+        targets = _l2(train_emb - centre)
+
+        def training_set(idx: np.ndarray) -> TrainingSet:
+            return TrainingSet(signals=torch.from_numpy(np.ascontiguousarray(train.signals[idx])),
+                               targets=torch.from_numpy(targets[row_image[idx]]),
+                               image_index=torch.from_numpy(row_image[idx]),
+                               concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),
+                               subjects=torch.from_numpy(train.subjects[idx].astype(np.int64)))
+
+        train_set, val_set = training_set(tr_idx), training_set(va_idx)
+        shape = train.shape
+        train_checksum = train.checksum
+        del train
+
+        if recipe.embed_dim and recipe.embed_dim != targets.shape[1]:
+            raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding "
+                              f"size {targets.shape[1]}", where=f"submission '{sub.name}'", field="recipe.embed_dim",
+                              fix="remove recipe.embed_dim (retrieval compares brain and image embeddings directly)")
+        torch.manual_seed(unit.seed)
+        encoder = build_encoder(sub.encoder, shape, n_outputs=targets.shape[1], subjects=self.train_subjects(unit))
+        n_params = sum(p.numel() for p in encoder.parameters())
+
+        t = time.perf_counter()
+        result = fit(encoder, train_set, val_set, recipe, seed=unit.seed, device=device,
+                     selection_metric=task.selection.metric, progress=progress)
+        timings["train"] = time.perf_counter() - t
+        del train_set, val_set
+
+        # Only now is the test split read.
+        t = time.perf_counter()
+        test = ds.load(unit.subject, "test", repetitions="average", **load_kw)
+        test_images = ds.images("test")
+        test_emb = _l2(embed_image_set(image_model, test_images, settings, progress=progress) - centre)
+        true_index = test_images.index_of(test.image_ids)
+        signals = torch.from_numpy(np.ascontiguousarray(test.signals))
+        subjects = torch.from_numpy(test.subjects.astype(np.int64))
+
+        metrics: dict[str, float] = {}
+        per_item: dict[str, list] = {}
+        for label, state in (("", result.best_state), ("last_epoch/", result.last_state)):
+            load_state(encoder, state)
+            brain = embed(encoder, signals, subjects, device=device).cpu().numpy()
+            sim = cosine_similarity(brain, test_emb)
+            scores, items = retrieval_scores(sim, true_index, top_ks=self.protocol.top_k,
+                                             k_ways=self.protocol.k_way, seed=unit.seed,
+                                             item_ids=test.image_ids)
+            metrics.update({label + k: v for k, v in scores.items()})
+            if not label:
+                per_item = items
+        timings["evaluate"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return UnitOutput(
+            metrics=metrics, per_item=per_item, curves=result.curves, chosen_epoch=result.chosen_epoch,
+            timings=timings,
+            info={"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "n_test": int(len(test)),
+                  "n_gallery": int(len(test_images)), "chance": chance_levels(len(test_images), self.protocol.top_k,
+                                                                             self.protocol.k_way),
+                  "train_subjects": self.train_subjects(unit), "device": device, "n_parameters": int(n_params),
+                  "last_epoch": result.last_epoch, "stopped_early": result.stopped_early,
+                  "train_data_checksum": train_checksum, "embedding_dim": int(test_emb.shape[1])})
