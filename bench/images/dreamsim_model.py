@@ -143,7 +143,7 @@ class DreamSimModel(TorchImageModel):
         self.weight_files()  # raises WeightsMissingError before dreamsim could try to download
         folder = str(self.cache_dir)
         device = self.torch_device()
-        with _offline_torch_hub(self.model_id, self._how_to()), contextlib.redirect_stdout(io.StringIO()):
+        with offline_torch_hub(self.model_id, self._how_to()), contextlib.redirect_stdout(io.StringIO()):
             if self.aligned:
                 from dreamsim import dreamsim
 
@@ -168,7 +168,7 @@ class DreamSimModel(TorchImageModel):
 
 
 @contextlib.contextmanager
-def _offline_torch_hub(model_id: str, how_to: str) -> Iterator[None]:
+def offline_torch_hub(model_id: str, how_to: str) -> Iterator[None]:
     """Make torch.hub unable to reach the network while dreamsim builds; restore its state after."""
     import torch.hub as hub
     from urllib.error import URLError

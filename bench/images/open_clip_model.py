@@ -120,8 +120,13 @@ class OpenClipModel(TorchImageModel):
         import open_clip
         from open_clip.transform import PreprocessCfg, merge_preprocess_dict
 
+        from bench.errors import WeightsMissingError
+
         cfg = asdict(PreprocessCfg())
-        kind, path = self._source()
+        try:
+            kind, path = self._source()
+        except WeightsMissingError:  # describe what the named tag would use
+            kind, path = "file", None
         if kind == "local-dir":
             local = json.loads((path / "open_clip_config.json").read_text())
             cfg = merge_preprocess_dict(cfg, local.get("preprocess_cfg", {}))
@@ -158,7 +163,7 @@ class OpenClipModel(TorchImageModel):
     # ------------------------------------------------------------------------------ work
     def _load(self) -> None:
         import open_clip
-        from open_clip.transform import PreprocessCfg
+        from open_clip.transform import PreprocessCfg, image_transform_v2
 
         kind, path = self._source()
         device = self.torch_device()
@@ -171,7 +176,7 @@ class OpenClipModel(TorchImageModel):
                                          force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
                                          force_preprocess_cfg=pp)
         self._net = net.eval().requires_grad_(False)
-        self._transform = open_clip.image_transform_v2(PreprocessCfg(**pp), is_train=False)
+        self._transform = image_transform_v2(PreprocessCfg(**pp), is_train=False)
         check_deterministic_transform(self._transform, self.model_id)
 
     def _forward(self, batch):

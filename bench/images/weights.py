@@ -91,7 +91,7 @@ def missing_weights(what: str, missing: Sequence[Path], looked_in: Sequence[Path
     err = WeightsMissingError("\n".join(lines), where=where,
                               fix="on a machine with internet:\n" + how_to_obtain.rstrip()
                               + "\n  then copy the result to that place on this machine "
-                                "(or pass the file's path as the model's 'weights' parameter)")
+                                "(or point the model's 'weights' parameter at it)")
     err.missing = [Path(m) for m in missing]  # type: ignore[attr-defined]
     err.looked_in = [Path(p) for p in looked_in]  # type: ignore[attr-defined]
     return err

@@ -51,6 +51,8 @@ class RecordStore:
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
+        if tracking_uri.startswith(("http://", "https://")):
+            _check_server(tracking_uri)
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=tracking_uri)
@@ -190,6 +192,22 @@ class RecordStore:
                 record.run_id = run.info.run_id
                 out.append(record)
         return sorted(out, key=lambda r: (r.task, r.submission, r.split, r.seed))
+
+
+def _check_server(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast (instead of MLflow's minutes of retries) when a tracking server does not answer."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+    except (urllib.error.URLError, OSError) as exc:
+        raise RecordError(f"the MLflow tracking server at '{uri}' does not answer ({exc})",
+                          fix="start it (`mlflow server --host 127.0.0.1 --port N ...`) or correct --tracking-uri"
+                          ) from None
+    raise RecordError(f"the MLflow tracking server at '{uri}' is not healthy", fix="check the server's log")
 
 
 def _per_item_csv(per_item: dict[str, list]) -> str:

@@ -47,7 +47,8 @@ SIMULATION_FILE = "simulation.json"
 class StreamedArray:
     """Stands in for a C-ordered ndarray whose data are produced block by block while pickling.
 
-    ``blocks()`` must yield arrays of ``dtype`` whose concatenation along axis 0 has ``shape``.
+    ``blocks()`` must yield arrays of ``dtype`` whose concatenation along axis 0 has ``shape`` (each
+    is written before the next is asked for, so a generator may reuse one buffer).
     Pickled (by :func:`dump_pickle_streamed`) exactly like ``np.ndarray.__reduce__`` would pickle
     the full array (protocol 2-4: ``_reconstruct`` + ``(1, shape, dtype, False, raw_bytes)``), but
     the raw bytes are written to the file as the blocks arrive, never joined in memory.
@@ -70,7 +71,7 @@ class StreamedArray:
 
     def materialize(self) -> np.ndarray:
         """The whole array in memory (tests and small sizes only)."""
-        return np.concatenate([np.ascontiguousarray(b, dtype=self.dtype) for b in self.blocks()]).reshape(self.shape)
+        return np.concatenate([np.array(b, dtype=self.dtype) for b in self.blocks()]).reshape(self.shape)
 
 
 class _StreamedBytes:

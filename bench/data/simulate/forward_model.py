@@ -18,9 +18,9 @@ is a pure function of ``(seed, subject, item, repetition)``):
 4. **Noise.** Independent per repetition: background sources with 1/f power spectra plus an alpha
    peak (~10 Hz, subject-specific frequency) on posterior sources, mixed onto the channels by a
    subject-specific matrix, plus white sensor noise. The noise has unit variance per channel on
-   average.
+   average over the full montage (``positions``; a ``pick``-ed subset keeps the same scale).
 5. **SNR.** A trial is ``sqrt(snr) * gain * evoked + noise``. The evoked part is scaled so that at
-   gain 1 its power, averaged over items, channels and 0-1 s, is 1: ``snr`` is the single-trial
+   gain 1 its power, averaged over items, all channels and 0-1 s, is 1: ``snr`` is the single-trial
    ratio of stimulus-evoked power to noise power. Averaging ``r`` repetitions multiplies it by ``r``.
 
 So decoding improves with SNR and with the number of repetitions averaged, is at chance with
@@ -39,6 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))  # FFT threads; results do not depend on it
+NOISE_BATCH = 128  # trials of noise drawn at once; part of the random stream's definition
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,16 @@ class SubjectModel:
     """Everything fixed for one subject: mixing, gain, latency shift, weights, noise spectra."""
 
     subject: int
-    mixing: np.ndarray          # (channels, sources)
+    mixing: np.ndarray          # (picked channels, sources)
     gain: float
     latency_shift: float        # seconds
     weights: np.ndarray         # (sources, components, features)
     base: np.ndarray            # (sources, components)
-    noise_mixing: np.ndarray    # (channels, noise sources)
+    noise_mixing: np.ndarray    # (picked channels, noise sources)
     alpha_freq: float
     alpha_sources: np.ndarray   # bool (noise sources)
     white_fraction: float
+    full_mixing: np.ndarray     # (all channels, sources), for the reference scale
 
 
 class ForwardModel:
@@ -100,13 +102,17 @@ class ForwardModel:
     alpha_power: power of the alpha peak relative to the 1/f part on posterior noise sources.
     white_fraction: share of the noise variance that is white sensor noise.
     source_centre: mean direction of the driven sources (posterior-superior for visual EEG).
+    pick: indices of the channels to output (default all). The model is built on all
+        ``positions`` and then restricted, so a channel subset sees the same brains.
     """
 
     def __init__(self, positions: np.ndarray, feature_groups: Mapping[str, Sequence[int]], seed: int, *,
                  n_sources: int = 16, components: Sequence[Component] = DEFAULT_COMPONENTS,
                  subject_specificity: float = 0.35, n_noise_sources: int = 24, alpha_power: float = 3.0,
-                 white_fraction: float = 0.2, source_centre: Sequence[float] = (0.0, -0.8, 0.35)) -> None:
+                 white_fraction: float = 0.2, source_centre: Sequence[float] = (0.0, -0.8, 0.35),
+                 pick: Sequence[int] | None = None) -> None:
         self.positions = _unit(np.asarray(positions, dtype=np.float64))
+        self.pick = np.arange(len(self.positions)) if pick is None else np.asarray(pick, dtype=np.int64)
         self.feature_groups = {k: np.asarray(v, dtype=np.int64) for k, v in feature_groups.items()}
         self.n_features = int(max(int(v.max()) for v in self.feature_groups.values()) + 1)
         self.seed = int(seed)
@@ -123,7 +129,7 @@ class ForwardModel:
 
     @property
     def n_channels(self) -> int:
-        return len(self.positions)
+        return len(self.pick)
 
     # -- parameters -----------------------------------------------------------------------------
 
@@ -170,8 +176,8 @@ class ForwardModel:
         per_channel = (noise_mixing ** 2).sum(axis=1).mean()
         noise_mixing *= np.sqrt((1 - self.white_fraction) / per_channel)
         alpha_sources = noise_locs[:, 1] < -0.2
-        model = SubjectModel(subject, mixing, gain, shift, weights, shared["base"], noise_mixing,
-                             float(rng.normal(10.0, 0.8)), alpha_sources, self.white_fraction)
+        model = SubjectModel(subject, mixing[self.pick], gain, shift, weights, shared["base"], noise_mixing[self.pick],
+                             float(rng.normal(10.0, 0.8)), alpha_sources, self.white_fraction, mixing)
         self._subjects[subject] = model
         return model
 
@@ -194,18 +200,19 @@ class ForwardModel:
         wid = np.array([c.width for c in self.components])[:, None]
         return np.exp(-0.5 * ((t - lat) / wid) ** 2) * (t > 0)
 
-    def _raw_evoked(self, features: np.ndarray, sub: SubjectModel, times: np.ndarray) -> np.ndarray:
+    def _raw_evoked(self, features: np.ndarray, sub: SubjectModel, times: np.ndarray,
+                    all_channels: bool = False) -> np.ndarray:
         feats = np.asarray(features, dtype=np.float64)
         amp = sub.base[None] + np.einsum("skf,nf->nsk", sub.weights, feats)   # (n, S, K)
         sources = amp @ self._waveforms(times, sub.latency_shift)             # (n, S, T)
-        return np.einsum("cs,nst->nct", sub.mixing, sources, optimize=True)
+        return np.matmul(sub.full_mixing if all_channels else sub.mixing, sources)
 
     def _reference_scale(self) -> float:
-        """Scale giving the evoked signal unit power over 0-1 s (at gain 1), fixed per seed."""
+        """Scale giving the evoked signal unit power over 0-1 s and all channels (gain 1), fixed per seed."""
         if self._scale is None:
             feats = self._rng(2).standard_normal((256, self.n_features))
             times = np.arange(0, 1.0, 0.002)
-            powers = [np.mean(self._raw_evoked(feats, self.subject(1_000_000 + k), times) ** 2) for k in range(2)]
+            powers = [np.mean(self._raw_evoked(feats, self.subject(1_000_000 + k), times, True) ** 2) for k in range(2)]
             self._scale = float(1.0 / np.sqrt(np.mean(powers)))
         return self._scale
 
@@ -220,7 +227,7 @@ class ForwardModel:
         times = np.asarray(times, dtype=np.float64)
         n_t = len(times)
         if n_t == 1:
-            src = rng.standard_normal((n_trials, self.n_noise_sources, 1), dtype=np.float32)
+            src = _white((n_trials, self.n_noise_sources, 1), rng)
         else:
             import scipy.fft as sfft
 
@@ -229,13 +236,13 @@ class ForwardModel:
             # generate a longer epoch and crop it, so the FFT's circular wrap-around is not visible
             n_fft = sfft.next_fast_len(int(np.ceil(1.25 * n_t)), real=True)
             spectrum = self._noise_spectrum(sub, n_fft, sfreq).astype(np.float32)   # (Nn, F)
-            white = rng.standard_normal((n_trials, self.n_noise_sources, n_fft), dtype=np.float32)
-            spec = sfft.rfft(white, axis=-1, workers=_WORKERS)
+            spec = sfft.rfft(_white((n_trials, self.n_noise_sources, n_fft), rng), axis=-1, workers=_WORKERS)
             spec *= spectrum[None]
             src = sfft.irfft(spec, n=n_fft, axis=-1, workers=_WORKERS)[..., :n_t]
-        out = np.tensordot(sub.noise_mixing.astype(np.float32), src, axes=([1], [1]))  # (C, n, T)
-        out = np.ascontiguousarray(out.transpose(1, 0, 2))
-        out += np.float32(np.sqrt(sub.white_fraction)) * rng.standard_normal(out.shape, dtype=np.float32)
+        out = np.matmul(sub.noise_mixing.astype(np.float32), src)                    # (n, C, T)
+        white = _white(out.shape, rng)
+        white *= np.float32(np.sqrt(sub.white_fraction))
+        out += white
         return out
 
     def _noise_spectrum(self, sub: SubjectModel, n_fft: int, sfreq: float) -> np.ndarray:
@@ -243,14 +250,43 @@ class ForwardModel:
                                tuple(bool(a) for a in sub.alpha_sources))
 
     def trials(self, features: np.ndarray, subject: int, times: np.ndarray, n_reps: int, snr: float,
-               rng: np.random.Generator, sfreq: float | None = None) -> np.ndarray:
-        """(items, n_reps, channels, times) float64 single trials: ``sqrt(snr)*gain*evoked + noise``."""
+               rng: np.random.Generator, sfreq: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """(items, n_reps, channels, times) float64 single trials: ``sqrt(snr)*gain*evoked + noise``.
+
+        The noise is drawn from ``rng`` in batches of about :data:`NOISE_BATCH` trials (whole items
+        at a time), so the result depends only on ``rng``, the items and ``n_reps``. Batches keep
+        every temporary small (the allocator reuses them instead of faulting in fresh pages).
+        ``out``: optional float64 buffer of the result's shape, filled and returned.
+        """
         n = len(features)
         signal = self.evoked(features, subject, times) * (np.sqrt(snr) * self.subject(subject).gain)
-        noise = self.noise(n * n_reps, subject, times, rng, sfreq)
-        out = noise.reshape(n, n_reps, *noise.shape[1:]).astype(np.float64)
-        out += signal[:, None]
+        shape = (n, n_reps, self.n_channels, len(times))
+        if out is None:
+            out = np.empty(shape, dtype=np.float64)
+        elif out.shape != shape or out.dtype != np.float64:
+            raise ValueError(f"out must be float64 {shape}, got {out.dtype} {out.shape}")
+        step = max(1, NOISE_BATCH // max(n_reps, 1))
+        for i0 in range(0, n, step):
+            i1 = min(n, i0 + step)
+            noise = self.noise((i1 - i0) * n_reps, subject, times, rng, sfreq)
+            np.add(noise.reshape(i1 - i0, n_reps, *noise.shape[1:]), signal[i0:i1, None], out=out[i0:i1])
         return out
+
+
+_SQRT12 = np.float32(np.sqrt(12.0))
+
+
+def _white(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean unit-variance white float32 noise.
+
+    Uniform, not Gaussian: it is 5x cheaper to draw, and after spectral shaping (a sum over
+    hundreds of samples) and mixing with the coloured sources the noise is Gaussian to a close
+    approximation.
+    """
+    u = rng.random(shape, dtype=np.float32)
+    u -= np.float32(0.5)
+    u *= _SQRT12
+    return u
 
 
 @lru_cache(maxsize=32)

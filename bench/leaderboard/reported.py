@@ -1,0 +1,231 @@
+"""Numbers reported in papers (``bench/leaderboard/reported/*.csv``), loaded with their provenance.
+
+Each CSV row becomes one :class:`ReportedNumber` that knows its paper, table, source line, dataset,
+task kind and scheme (parsed from the row's ``task`` text, or the ``dataset`` column). Pages show them
+as "reported in <paper>, <table>", in their own rows and sections: they are never tested, never
+tiered and never averaged with the harness's records (we do not have their per-seed values).
+
+A row is shown on a task's page when the task runs on *real* data with the *default* protocol
+variant and the same dataset, task kind and scheme (:func:`reported_for_task`); every row is also
+listed, by dataset, on the "reported in papers" page.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from bench.errors import RecordError
+
+REPORTED_DIR = Path(__file__).resolve().parent / "reported"
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A source of reported numbers: the label shown on pages and how its CSV is laid out."""
+
+    label: str
+    layout: str          # "alignvis", "palazzo", "neuroimagen" or "atm" (column layouts of the CSVs)
+
+
+PAPERS: dict[str, Paper] = {
+    "alignvis_rajabi2025.csv": Paper("AlignVis", "alignvis"),
+    "palazzo2020_tpami.csv": Paper("Palazzo 2020", "palazzo"),
+    "neuroimagen_lan2023.csv": Paper("NeuroImagen", "neuroimagen"),
+    "atm_li2024.csv": Paper("ATM", "atm"),
+}
+
+DATASET_NAMES = {"things-eeg2": "THINGS-EEG2", "things-meg": "THINGS-MEG", "nsd": "NSD (fMRI)",
+                 "imagenet-eeg": "ImageNet-EEG", "other": "Other datasets"}
+
+METRIC_LABELS = {
+    "top1_acc": "top-1 (%)", "top5_acc": "top-5 (%)", "eeg_top1_acc": "EEG top-1 (%)",
+    "image_top1_acc": "image top-1 (%)", "nway_top1_acc_50way": "50-way top-1 (%)", "s_auc": "s-AUC",
+    "nss": "NSS", "cc": "CC", "inception_score": "Inception Score", "ssim": "SSIM", "pixcorr": "PixCorr",
+    "alexnet2": "AlexNet(2)", "alexnet5": "AlexNet(5)", "inception": "Inception", "clip": "CLIP",
+    "swav": "SwAV (lower is better)",
+}
+
+_ATM_METRICS = ("pixcorr", "ssim", "alexnet2", "alexnet5", "inception", "clip", "swav")
+
+
+@dataclass(frozen=True)
+class ReportedNumber:
+    """One figure as printed in a paper.
+
+    paper / citation / title: the label shown on pages ("AlignVis"), the short citation
+                ("Rajabi et al. 2025 (ICML)") and the title, from the CSV's first row.
+    table:      the paper's table ("Table 1").
+    task_text:  the row's task description as written in the CSV.
+    dataset / kind / scheme: parsed from ``task_text`` (``scheme`` None when the text does not say).
+    metric:     the CSV's metric name (``top1_acc`` ...); accuracies are in percent, as printed.
+    entry:      what was measured ("NICE · SynCLR · dreamsim"); ``subject``: "Avg.", "S3", "held-out S3", "all".
+    spread:     the printed ± (None when none); ``spread_kind`` says what it is.
+    source:     "<file>:<line>" in ``bench/leaderboard/reported/``.
+    """
+
+    paper: str
+    citation: str
+    title: str
+    table: str
+    task_text: str
+    dataset: str
+    kind: str | None
+    scheme: str | None
+    metric: str
+    value: float
+    spread: float | None
+    spread_kind: str
+    entry: str
+    subject: str
+    note: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        """'reported in AlignVis (Rajabi et al. 2025 (ICML)), Table 1'."""
+        return f"reported in {self.paper} ({self.citation}), {self.table}"
+
+    @property
+    def metric_label(self) -> str:
+        return METRIC_LABELS.get(self.metric, self.metric)
+
+    @property
+    def bench_metric(self) -> str | None:
+        """The harness metric this figure corresponds to, when there is one (``top1_acc`` -> ``top1``)."""
+        return {"top1_acc": "top1", "top5_acc": "top5"}.get(self.metric)
+
+    @property
+    def is_average(self) -> bool:
+        return self.subject.lower().startswith(("avg", "all"))
+
+
+def dataset_key(text: str) -> str:
+    """Canonical dataset key of a dataset name or a task description ('NSD-fMRI' -> 'nsd')."""
+    t = text.lower()
+    for needle, key in (("things-eeg", "things-eeg2"), ("things-meg", "things-meg"), ("nsd", "nsd"),
+                        ("imagenet-eeg", "imagenet-eeg")):
+        if needle in t:
+            return key
+    return "other"
+
+
+def _kind(text: str) -> str | None:
+    t = text.lower()
+    for needle in ("retrieval", "classification", "saliency", "reconstruction"):
+        if needle in t:
+            return needle
+    return None
+
+
+def _scheme(text: str, kind: str | None) -> str | None:
+    t = text.lower()
+    if "cross-subject" in t or "leave-one-subject-out" in t:
+        return "leave-one-subject-out"
+    if "within-subject" in t or kind == "retrieval":
+        return "within-subject"
+    return None
+
+
+def _float(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _split_citation(paper: str) -> tuple[str, str]:
+    citation, _, title = paper.partition(", ")
+    return citation.strip(), title.strip()
+
+
+def _rows(path: Path, paper: Paper) -> list[ReportedNumber]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        raw = list(csv.DictReader(fh))
+    if not raw:
+        return []
+    citation, title = _split_citation(raw[0]["paper"])
+    out = []
+    for line, row in enumerate(raw, start=2):
+        base: dict[str, Any] = dict(paper=paper.label, citation=citation, title=title, table=row["table"],
+                                    note=(row.get("note") or "").strip(), source=f"{path.name}:{line}")
+        if paper.layout == "atm":
+            task_text = f"{row['dataset']} reconstruction"
+            for metric in _ATM_METRICS:
+                value = _float(row.get(metric, ""))
+                if value is None:
+                    continue
+                out.append(ReportedNumber(**base, task_text=task_text, dataset=dataset_key(row["dataset"]),
+                                          kind="reconstruction", scheme=None, metric=metric, value=value,
+                                          spread=None, spread_kind="", entry=row["method"],
+                                          subject=f"subject {row['subject']}"))
+            continue
+        task_text = row["task"]
+        kind = _kind(task_text)
+        value = _float(row["value"])
+        if value is None:
+            raise RecordError(f"value '{row['value']}' is not a number", where=f"{path}:{line}", field="value",
+                              fix="write the figure as printed, as a plain number")
+        if paper.layout == "alignvis":
+            encoder = row["row"] if row["row_kind"] == "eeg_encoder" else task_text.rsplit(", ", 1)[-1]
+            subject = {"eeg_encoder": "Avg.", "test_subject": f"held-out {row['row']}"}.get(row["row_kind"], row["row"])
+            entry = " · ".join(x for x in (encoder, row["image_model"], row["alignment"]) if x)
+            spread, spread_kind = _float(row["spread"]), row["spread_kind"]
+        elif paper.layout == "palazzo":
+            entry = " × ".join(x for x in (row["eeg_encoder"], row["image_encoder"]) if x and x != "none")
+            subject, spread, spread_kind = "all", None, ""
+        else:  # neuroimagen
+            entry, subject, spread, spread_kind = row["method"], row["subject"], None, ""
+        out.append(ReportedNumber(**base, task_text=task_text, dataset=dataset_key(task_text), kind=kind,
+                                  scheme=_scheme(task_text, kind), metric=row["metric"], value=value,
+                                  spread=spread, spread_kind=spread_kind, entry=entry, subject=subject))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str) -> tuple[ReportedNumber, ...]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise RecordError("the reported-numbers folder is missing", where=root,
+                          fix="reinstall brainvis-bench (the CSVs ship in bench/leaderboard/reported/)")
+    out: list[ReportedNumber] = []
+    for name, paper in PAPERS.items():
+        path = root / name
+        if not path.is_file():
+            raise RecordError(f"reported-numbers file {name} is missing", where=root,
+                              fix="reinstall brainvis-bench, or remove the paper from PAPERS in "
+                                  "bench/leaderboard/reported.py")
+        try:
+            out += _rows(path, paper)
+        except KeyError as exc:
+            raise RecordError(f"column {exc} is missing", where=path,
+                              fix=f"the '{paper.layout}' layout needs it (see bench/leaderboard/reported.py)"
+                              ) from None
+    return tuple(out)
+
+
+def load_reported(folder: Path | None = None) -> list[ReportedNumber]:
+    """Every reported number, in file and line order (``folder`` defaults to the packaged CSVs)."""
+    return list(_load(str(Path(folder or REPORTED_DIR).resolve())))
+
+
+def task_signature(task_spec: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """(dataset key, kind, scheme) of a resolved task spec, in the vocabulary of reported rows."""
+    kind = task_spec.get("kind")
+    scheme = task_spec.get("scheme")
+    if kind == "cross-subject":
+        kind, scheme = "retrieval", "leave-one-subject-out"
+    dataset = task_spec.get("dataset") or {}
+    return dataset_key(str(dataset.get("name", ""))), kind, scheme
+
+
+def reported_for_task(rows: Iterable[ReportedNumber], task_spec: Mapping[str, Any]) -> list[ReportedNumber]:
+    """Rows comparable with ``task_spec``: real data, default variant, same dataset, kind and scheme."""
+    dataset = task_spec.get("dataset") or {}
+    if dataset.get("source", "real") != "real" or task_spec.get("variant", "default") != "default":
+        return []
+    ds, kind, scheme = task_signature(task_spec)
+    return [r for r in rows if r.dataset == ds and r.kind == kind and (r.scheme is None or r.scheme == scheme)]
