@@ -83,6 +83,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"model   {image_model.model_id}  (weights {image_model.weights_checksum()})")
         typer.echo(f"images  {image_set.name}: {len(image_set)} from {image_set.root}")
         t0 = time.perf_counter()
+        if not cached:
+            image_model.load()
+            typer.echo(f"loaded  in {time.perf_counter() - t0:.1f}s")
+            t0 = time.perf_counter()
         array = embed_image_set(image_model, image_set, settings, batch_size=batch_size, progress=not no_progress)
         seconds = time.perf_counter() - t0
         state = "already cached" if cached else f"computed in {seconds:.1f}s ({len(image_set) / max(seconds, 1e-9):.1f} img/s)"

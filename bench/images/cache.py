@@ -190,6 +190,9 @@ def embed_image_set(model: ImageModel, images: "ImageSet", settings: "Settings",
         log.info("embedding cache hit: %s", entry.npy)
         return cached
     t0 = time.perf_counter()
+    model.load()
+    load_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
     array = compute_embeddings(model, images, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     _atomic_write(entry.npy, lambda fh: np.save(fh, array, allow_pickle=False))
@@ -204,10 +207,11 @@ def embed_image_set(model: ImageModel, images: "ImageSet", settings: "Settings",
                       "first_ids": list(images.ids[:3]), "last_id": images.ids[-1] if len(images) else None},
         "model": {"name": model.name, "params": model.get_params(),
                   "weight_files": [str(p) for p in model.weight_files()]},
-        "computed": {"seconds": round(seconds, 3), "images_per_second": round(len(images) / max(seconds, 1e-9), 2),
+        "computed": {"load_seconds": round(load_seconds, 3), "embed_seconds": round(seconds, 3), "images_per_second": round(len(images) / max(seconds, 1e-9), 2),
                      "batch_size": batch_size, "harness_version": _harness_version(),
                      "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     }
     _atomic_write(entry.sidecar, lambda fh: fh.write((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()))
-    log.info("embedded %d images with %s in %.1fs -> %s", len(images), model.model_id, seconds, entry.npy)
+    log.info("embedded %d images with %s in %.1fs (+%.1fs loading) -> %s", len(images), model.model_id, seconds,
+             load_seconds, entry.npy)
     return array

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -143,7 +144,11 @@ class DreamSimModel(TorchImageModel):
         self.weight_files()  # raises WeightsMissingError before dreamsim could try to download
         folder = str(self.cache_dir)
         device = self.torch_device()
-        with offline_torch_hub(self.model_id, self._how_to()), contextlib.redirect_stdout(io.StringIO()):
+        with offline_torch_hub(self.model_id, self._how_to()), contextlib.redirect_stdout(io.StringIO()), \
+                warnings.catch_warnings():
+            # dreamsim wraps its model in peft twice, and its DINO head uses the old weight_norm: both harmless
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            warnings.filterwarnings("ignore", message=".*weight_norm.*is deprecated")
             if self.aligned:
                 from dreamsim import dreamsim
 

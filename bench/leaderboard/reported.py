@@ -64,6 +64,7 @@ class ReportedNumber:
     metric:     the CSV's metric name (``top1_acc`` ...); accuracies are in percent, as printed.
     entry:      what was measured ("NICE · SynCLR · dreamsim"); ``subject``: "Avg.", "S3", "held-out S3", "all".
     spread:     the printed ± (None when none); ``spread_kind`` says what it is.
+    value_text / spread_text: the figures exactly as written in the CSV (trailing zeros kept).
     source:     "<file>:<line>" in ``bench/leaderboard/reported/``.
     """
 
@@ -79,6 +80,8 @@ class ReportedNumber:
     value: float
     spread: float | None
     spread_kind: str
+    value_text: str
+    spread_text: str
     entry: str
     subject: str
     note: str
@@ -160,7 +163,8 @@ def _rows(path: Path, paper: Paper) -> list[ReportedNumber]:
                     continue
                 out.append(ReportedNumber(**base, task_text=task_text, dataset=dataset_key(row["dataset"]),
                                           kind="reconstruction", scheme=None, metric=metric, value=value,
-                                          spread=None, spread_kind="", entry=row["method"],
+                                          spread=None, spread_kind="", value_text=row[metric].strip(),
+                                          spread_text="", entry=row["method"],
                                           subject=f"subject {row['subject']}"))
             continue
         task_text = row["task"]
@@ -181,7 +185,9 @@ def _rows(path: Path, paper: Paper) -> list[ReportedNumber]:
             entry, subject, spread, spread_kind = row["method"], row["subject"], None, ""
         out.append(ReportedNumber(**base, task_text=task_text, dataset=dataset_key(task_text), kind=kind,
                                   scheme=_scheme(task_text, kind), metric=row["metric"], value=value,
-                                  spread=spread, spread_kind=spread_kind, entry=entry, subject=subject))
+                                  spread=spread, spread_kind=spread_kind, value_text=row["value"].strip(),
+                                  spread_text=(row.get("spread") or "").strip() if spread is not None else "",
+                                  entry=entry, subject=subject))
     return out
 
 

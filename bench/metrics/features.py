@@ -462,6 +462,8 @@ class ClipImageFeatures(FeatureExtractor):
             state.pop(key, None)
         if next(iter(state)).startswith("module."):
             state = {k[len("module."):]: v for k, v in state.items()}
+        transient = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+        state = {k: v for k, v in state.items() if k not in transient}      # e.g. attn_mask in TorchScript files
         _load_strict(model, state, path, f"open_clip {self.model_name}")
 
     def input_size(self) -> int:

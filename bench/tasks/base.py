@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -75,8 +75,14 @@ class TaskKind(ABC):
         """``data_checksum`` and ``weights_checksum`` of what ``run`` will read (cheap: cached hashes)."""
 
     @abstractmethod
-    def run(self, unit: Unit, settings: Settings, progress: bool = True) -> UnitOutput:
-        """Train on training data (selection on validation only), then evaluate on the test split."""
+    def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> UnitOutput:
+        """Train on training data (selection on validation only), then evaluate on the test split.
+
+        ``validation_only`` (hyperparameter search): stop after training and return the validation
+        metrics of the selected epoch; the test split is never read. ``on_epoch(epoch, metrics)`` is
+        called after every epoch (an Optuna trial reports there and may raise ``TrialPruned``).
+        """
 
     def chance(self) -> dict[str, float]:
         """Chance level per headline metric, when defined (for tables and pages)."""

@@ -31,6 +31,9 @@ class RetrievalProtocol(Protocol):
     gallery: Literal["stimulus"] = "stimulus"
     top_k: list[int] = [1, 5]
     k_way: list[int] = [2, 4, 10, 50, 100]
+    shuffle_training_pairs: bool = False
+    """Null control: pair every training image with another image's brain response (a seeded
+    permutation of images), so nothing image-specific can be learned; scores must fall to chance."""
 
 
 def normalise_targets(train_embeddings: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +91,8 @@ class Retrieval(TaskKind):
         return chance_levels(n_gallery, self.protocol.top_k, self.protocol.k_way) if n_gallery else {}
 
     # ---- run ---------------------------------------------------------------------------------
-    def run(self, unit: Unit, settings: Settings, progress: bool = True) -> UnitOutput:
+    def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
+            on_epoch=None) -> UnitOutput:
         import torch
 
         from bench.data.base import BrainData
@@ -122,6 +126,10 @@ class Retrieval(TaskKind):
         timings["embed_train_images"] = time.perf_counter() - t
 
         row_image = train_images.index_of(train.image_ids)
+        if self.protocol.shuffle_training_pairs:
+            images = np.unique(row_image)
+            mapping = dict(zip(images, np.random.default_rng([unit.seed, 104729]).permutation(images)))
+            row_image = np.array([mapping[i] for i in row_image], dtype=np.int64)
         fit_images = np.unique(row_image[tr_idx])
         centre, _ = normalise_targets(train_emb[fit_images], recipe.normalise)
         targets = _l2(train_emb - centre)
@@ -148,9 +156,18 @@ class Retrieval(TaskKind):
 
         t = time.perf_counter()
         result = fit(encoder, train_set, val_set, recipe, seed=unit.seed, device=device,
-                     selection_metric=task.selection.metric, progress=progress)
+                     selection_metric=task.selection.metric, on_epoch=on_epoch, progress=progress)
         timings["train"] = time.perf_counter() - t
         del train_set, val_set
+        info = {"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "train_subjects": self.train_subjects(unit),
+                "device": device, "n_parameters": int(n_params), "last_epoch": result.last_epoch,
+                "stopped_early": result.stopped_early, "train_data_checksum": train_checksum}
+        if validation_only:
+            best = result.chosen_epoch - 1
+            metrics = {name: float(values[best]) for name, values in result.curves.items()
+                       if name.startswith("val_") and len(values) > best}
+            return UnitOutput(metrics=metrics, per_item={}, curves=result.curves, chosen_epoch=result.chosen_epoch,
+                              timings=timings, info=info)
 
         # Only now is the test split read.
         t = time.perf_counter()
@@ -178,9 +195,6 @@ class Retrieval(TaskKind):
         return UnitOutput(
             metrics=metrics, per_item=per_item, curves=result.curves, chosen_epoch=result.chosen_epoch,
             timings=timings,
-            info={"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "n_test": int(len(test)),
-                  "n_gallery": int(len(test_images)), "chance": chance_levels(len(test_images), self.protocol.top_k,
-                                                                             self.protocol.k_way),
-                  "train_subjects": self.train_subjects(unit), "device": device, "n_parameters": int(n_params),
-                  "last_epoch": result.last_epoch, "stopped_early": result.stopped_early,
-                  "train_data_checksum": train_checksum, "embedding_dim": int(test_emb.shape[1])})
+            info={**info, "n_test": int(len(test)), "n_gallery": int(len(test_images)),
+                  "chance": chance_levels(len(test_images), self.protocol.top_k, self.protocol.k_way),
+                  "embedding_dim": int(test_emb.shape[1])})

@@ -62,11 +62,17 @@ def draw(concept: int, rng: np.random.Generator, size: int = 96):
 
 
 def write_image_folder(root: Path, n_concepts: int = 4, per_concept: int = 2, size: int = 64,
-                       seed: int = 0, fmt: str = "jpg") -> Path:
-    """Write ``<root>/<NNNNN_concept>/<concept>_<k>.<fmt>`` images; returns ``root``."""
+                       seed: int = 0, fmt: str = "jpg", only: list[int] | None = None) -> Path:
+    """Write ``<root>/<NNNNN_concept>/<concept>_<k>.<fmt>`` images; returns ``root``.
+
+    Concept c is shape ``c % 5``, colour ``(c // 5) % 6``, texture ``(c // 30) % 3``; ``only`` keeps
+    a subset of concept numbers.
+    """
     rng = np.random.default_rng(seed)
     root = Path(root)
     for c in range(n_concepts):
+        if only is not None and c not in only:
+            continue
         folder = root / f"{c + 1:05d}_concept{c}"
         folder.mkdir(parents=True, exist_ok=True)
         for k in range(per_concept):

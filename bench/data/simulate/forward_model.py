@@ -15,13 +15,17 @@ is a pure function of ``(seed, subject, item, repetition)``):
 3. **Mixing.** Each subject has a fixed mixing matrix from sources to channels: dipole-like
    topographies (a positive and a negative Gaussian lobe on the unit sphere) at source locations
    jittered per subject, a subject gain (log-normal) and a small latency shift.
-4. **Noise.** Independent per repetition: background sources with 1/f power spectra plus an alpha
-   peak (~10 Hz, subject-specific frequency) on posterior sources, mixed onto the channels by a
-   subject-specific matrix, plus white sensor noise. The noise has unit variance per channel on
-   average over the full montage (``positions``; a ``pick``-ed subset keeps the same scale).
+4. **Noise.** Independent per repetition: one background process under every sensor position with
+   a 1/f power spectrum plus an alpha peak (~10 Hz, subject-specific frequency) on posterior
+   positions, spread over the neighbouring channels by a subject-specific Gaussian kernel plus a
+   local (per-channel) part, so the noise is spatially smooth *and* full rank (no channel
+   combination is noise-free). Unit variance per channel on average over the full montage
+   (``positions``; a ``pick``-ed subset keeps the same scale).
 5. **SNR.** A trial is ``sqrt(snr) * gain * evoked + noise``. The evoked part is scaled so that at
-   gain 1 its power, averaged over items, all channels and 0-1 s, is 1: ``snr`` is the single-trial
-   ratio of stimulus-evoked power to noise power. Averaging ``r`` repetitions multiplies it by ``r``.
+   gain 1 its power, averaged over items, all channels and 0-1 s, is 1, of which a fixed
+   ``informative_share`` (default 0.3) depends on the image and the rest is the common ERP:
+   ``snr`` is the single-trial ratio of stimulus-evoked power to noise power, with the same
+   meaning for every seed. Averaging ``r`` repetitions multiplies it by ``r``.
 
 So decoding improves with SNR and with the number of repetitions averaged, is at chance with
 shuffled labels, and transfers imperfectly between subjects (different mixing, gain, latency and
@@ -59,10 +63,10 @@ class Component:
 
 
 DEFAULT_COMPONENTS: tuple[Component, ...] = (
-    Component(0.100, 0.022, ("low",), base=1.0, modulation=0.8),
-    Component(0.170, 0.030, ("low", "concept"), base=-1.2, modulation=0.8),
-    Component(0.300, 0.060, ("concept",), base=0.9, modulation=0.7),
-    Component(0.450, 0.110, ("concept",), base=0.4, modulation=0.4),
+    Component(0.100, 0.022, ("low",), base=1.0, modulation=0.4),
+    Component(0.170, 0.030, ("low", "concept"), base=-1.2, modulation=0.4),
+    Component(0.300, 0.060, ("concept",), base=0.9, modulation=0.35),
+    Component(0.450, 0.110, ("concept",), base=0.4, modulation=0.2),
 )
 
 
@@ -80,10 +84,9 @@ class SubjectModel:
     latency_shift: float        # seconds
     weights: np.ndarray         # (sources, components, features)
     base: np.ndarray            # (sources, components)
-    noise_mixing: np.ndarray    # (picked channels, noise sources)
+    noise_mixing: np.ndarray    # (picked channels, noise processes = all positions)
     alpha_freq: float
-    alpha_sources: np.ndarray   # bool (noise sources)
-    white_fraction: float
+    alpha_weights: tuple[float, ...]  # alpha power per noise process (posterior ones carry alpha)
     full_mixing: np.ndarray     # (all channels, sources), for the reference scale
 
 
@@ -98,19 +101,20 @@ class ForwardModel:
     n_sources: latent sources driven by the features.
     components: the ERP components (see :class:`Component`).
     subject_specificity: 0 = every subject reads the features identically, 1 = independently.
-    n_noise_sources: background noise sources.
-    alpha_power: power of the alpha peak relative to the 1/f part on posterior noise sources.
-    white_fraction: share of the noise variance that is white sensor noise.
+    alpha_power: power of the alpha peak relative to the 1/f part on the most posterior noise processes.
+    local_fraction: share of the noise variance that is local to each channel (not spatially smeared).
     source_centre: mean direction of the driven sources (posterior-superior for visual EEG).
     pick: indices of the channels to output (default all). The model is built on all
         ``positions`` and then restricted, so a channel subset sees the same brains.
+    informative_share: share of the evoked power that depends on the image (the rest is the
+        common ERP every image evokes).
     """
 
     def __init__(self, positions: np.ndarray, feature_groups: Mapping[str, Sequence[int]], seed: int, *,
                  n_sources: int = 16, components: Sequence[Component] = DEFAULT_COMPONENTS,
-                 subject_specificity: float = 0.35, n_noise_sources: int = 24, alpha_power: float = 3.0,
-                 white_fraction: float = 0.2, source_centre: Sequence[float] = (0.0, -0.8, 0.35),
-                 pick: Sequence[int] | None = None) -> None:
+                 subject_specificity: float = 0.35, alpha_power: float = 3.0,
+                 local_fraction: float = 0.2, source_centre: Sequence[float] = (0.0, -0.8, 0.35),
+                 pick: Sequence[int] | None = None, informative_share: float = 0.3) -> None:
         self.positions = _unit(np.asarray(positions, dtype=np.float64))
         self.pick = np.arange(len(self.positions)) if pick is None else np.asarray(pick, dtype=np.int64)
         self.feature_groups = {k: np.asarray(v, dtype=np.int64) for k, v in feature_groups.items()}
@@ -119,13 +123,13 @@ class ForwardModel:
         self.n_sources = n_sources
         self.components = tuple(components)
         self.subject_specificity = subject_specificity
-        self.n_noise_sources = n_noise_sources
         self.alpha_power = alpha_power
-        self.white_fraction = white_fraction
+        self.local_fraction = local_fraction
         self.source_centre = np.asarray(source_centre, dtype=np.float64)
+        self.informative_share = float(informative_share)
         self._subjects: dict[int, SubjectModel] = {}
         self._shared = self._shared_parameters()
-        self._scale: float | None = None
+        self._scales: tuple[float, float] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -152,7 +156,10 @@ class ForwardModel:
         w = rng.standard_normal((self.n_sources, len(self.components), self.n_features)) * mask
         w *= np.array([c.modulation for c in self.components])[None, :, None] / np.sqrt(n_read)[None]
         base = np.array([c.base for c in self.components])[None, :] * rng.uniform(0.5, 1.5, (self.n_sources, 1))
-        return {"locs": locs, "weights": w, "base": base}
+        widths = rng.uniform(0.35, 0.6, self.n_sources)
+        lobe = _unit(rng.standard_normal((self.n_sources, 3)))      # direction of the negative lobe
+        polarity = rng.choice([-1.0, 1.0], self.n_sources)
+        return {"locs": locs, "weights": w, "base": base, "widths": widths, "lobe": lobe, "polarity": polarity}
 
     def subject(self, subject: int) -> SubjectModel:
         """The fixed parameters of ``subject`` (cached)."""
@@ -160,8 +167,9 @@ class ForwardModel:
             return self._subjects[subject]
         rng = self._rng(1, subject)
         shared = self._shared
-        locs = _unit(shared["locs"] + 0.2 * rng.standard_normal(shared["locs"].shape))
-        mixing = self._topographies(locs, rng)
+        locs = _unit(shared["locs"] + 0.15 * rng.standard_normal(shared["locs"].shape))
+        widths = shared["widths"] * rng.uniform(0.85, 1.15, self.n_sources)
+        mixing = self._topographies(locs, widths, shared["lobe"], shared["polarity"])
         mixing /= np.sqrt((mixing ** 2).sum(axis=0).mean())  # unit column norm on average
         rho = self.subject_specificity
         own = rng.standard_normal(shared["weights"].shape) * (shared["weights"] != 0)
@@ -170,26 +178,29 @@ class ForwardModel:
         weights = np.sqrt(1 - rho) * shared["weights"] + np.sqrt(rho) * own
         gain = float(np.exp(np.clip(0.2 * rng.standard_normal(), -0.45, 0.45)))
         shift = float(np.clip(0.008 * rng.standard_normal(), -0.02, 0.02))
-        # noise: background sources anywhere on the head, the posterior ones carry alpha
-        noise_locs = _unit(rng.standard_normal((self.n_noise_sources, 3)) + np.array([0, 0, 0.6]))
-        noise_mixing = self._topographies(noise_locs, rng)
-        per_channel = (noise_mixing ** 2).sum(axis=1).mean()
-        noise_mixing *= np.sqrt((1 - self.white_fraction) / per_channel)
-        alpha_sources = noise_locs[:, 1] < -0.2
+        # noise: one coloured process under every position, smeared by a spatial kernel (full rank)
+        width = rng.uniform(0.3, 0.45)
+        dist = np.linalg.norm(self.positions[:, None] - self.positions[None], axis=-1)
+        kernel = np.exp(-dist ** 2 / (2 * width ** 2))
+        kernel /= np.linalg.norm(kernel, axis=1, keepdims=True)
+        noise_mixing = np.sqrt(1 - self.local_fraction) * kernel + np.sqrt(self.local_fraction) * np.eye(len(dist))
+        noise_mixing /= np.sqrt((noise_mixing ** 2).sum(axis=1).mean())
+        posterior = 1 / (1 + np.exp((self.positions[:, 1] + 0.4) / 0.12))
+        alpha_weights = tuple(float(a) for a in np.round(self.alpha_power * posterior * rng.uniform(0.5, 1.5), 6))
         model = SubjectModel(subject, mixing[self.pick], gain, shift, weights, shared["base"], noise_mixing[self.pick],
-                             float(rng.normal(10.0, 0.8)), alpha_sources, self.white_fraction, mixing)
+                             float(np.round(rng.normal(10.0, 0.8), 6)), alpha_weights, mixing)
         self._subjects[subject] = model
         return model
 
-    def _topographies(self, locs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _topographies(self, locs: np.ndarray, widths: np.ndarray, lobe: np.ndarray,
+                      polarity: np.ndarray) -> np.ndarray:
         """(channels, len(locs)) dipole-like patterns: a positive and a displaced negative lobe."""
-        width = rng.uniform(0.35, 0.6, len(locs))
-        other = _unit(locs + 0.9 * _unit(rng.standard_normal(locs.shape)))
+        other = _unit(locs + 0.9 * lobe)
         d_pos = np.linalg.norm(self.positions[:, None, :] - locs[None], axis=-1)
         d_neg = np.linalg.norm(self.positions[:, None, :] - other[None], axis=-1)
-        pattern = np.exp(-d_pos ** 2 / (2 * width ** 2)) - 0.6 * np.exp(-d_neg ** 2 / (2 * width ** 2))
+        pattern = np.exp(-d_pos ** 2 / (2 * widths ** 2)) - 0.6 * np.exp(-d_neg ** 2 / (2 * widths ** 2))
         pattern -= pattern.mean(axis=0, keepdims=True)  # average reference
-        return pattern * rng.choice([-1.0, 1.0], len(locs))
+        return pattern * polarity
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -200,25 +211,40 @@ class ForwardModel:
         wid = np.array([c.width for c in self.components])[:, None]
         return np.exp(-0.5 * ((t - lat) / wid) ** 2) * (t > 0)
 
-    def _raw_evoked(self, features: np.ndarray, sub: SubjectModel, times: np.ndarray,
+    def _raw_evoked(self, features: np.ndarray | None, sub: SubjectModel, times: np.ndarray,
                     all_channels: bool = False) -> np.ndarray:
-        feats = np.asarray(features, dtype=np.float64)
-        amp = sub.base[None] + np.einsum("skf,nf->nsk", sub.weights, feats)   # (n, S, K)
-        sources = amp @ self._waveforms(times, sub.latency_shift)             # (n, S, T)
+        """Unscaled response: the common ERP (``features=None``) or the feature-driven part."""
+        if features is None:
+            amp = sub.base[None]                                                  # (1, S, K)
+        else:
+            amp = np.einsum("skf,nf->nsk", sub.weights, np.asarray(features, dtype=np.float64))
+        sources = amp @ self._waveforms(times, sub.latency_shift)                 # (n, S, T)
         return np.matmul(sub.full_mixing if all_channels else sub.mixing, sources)
 
-    def _reference_scale(self) -> float:
-        """Scale giving the evoked signal unit power over 0-1 s and all channels (gain 1), fixed per seed."""
-        if self._scale is None:
+    def _reference_scales(self) -> tuple[float, float]:
+        """Scales of the common ERP and of the feature-driven part, fixed per seed.
+
+        Chosen so that, at gain 1 and averaged over 0-1 s, all channels and N(0, 1) features, the
+        feature-driven part has power ``informative_share`` and the common ERP the rest (the two
+        are uncorrelated, so the evoked power is 1): the SNR means the same for every seed.
+        """
+        if self._scales is None:
             feats = self._rng(2).standard_normal((256, self.n_features))
             times = np.arange(0, 1.0, 0.002)
-            powers = [np.mean(self._raw_evoked(feats, self.subject(1_000_000 + k), times, True) ** 2) for k in range(2)]
-            self._scale = float(1.0 / np.sqrt(np.mean(powers)))
-        return self._scale
+            refs = [self.subject(1_000_000 + k) for k in range(2)]
+            p_base = np.mean([np.mean(self._raw_evoked(None, r, times, True) ** 2) for r in refs])
+            p_mod = np.mean([np.mean(self._raw_evoked(feats, r, times, True) ** 2) for r in refs])
+            q = self.informative_share
+            self._scales = (float(np.sqrt((1 - q) / p_base)), float(np.sqrt(q / p_mod)))
+        return self._scales
 
     def evoked(self, features: np.ndarray, subject: int, times: np.ndarray) -> np.ndarray:
         """Noise-free response (items, channels, times) at unit power and gain 1 (no SNR applied)."""
-        return self._raw_evoked(features, self.subject(subject), times) * self._reference_scale()
+        sub = self.subject(subject)
+        s_base, s_mod = self._reference_scales()
+        out = self._raw_evoked(features, sub, times) * s_mod
+        out += self._raw_evoked(None, sub, times) * s_base
+        return out
 
     def noise(self, n_trials: int, subject: int, times: np.ndarray, rng: np.random.Generator,
               sfreq: float | None = None) -> np.ndarray:
@@ -226,8 +252,9 @@ class ForwardModel:
         sub = self.subject(subject)
         times = np.asarray(times, dtype=np.float64)
         n_t = len(times)
+        n_proc = sub.noise_mixing.shape[1]
         if n_t == 1:
-            src = _white((n_trials, self.n_noise_sources, 1), rng)
+            src = _white((n_trials, n_proc, 1), rng)
         else:
             import scipy.fft as sfft
 
@@ -236,18 +263,13 @@ class ForwardModel:
             # generate a longer epoch and crop it, so the FFT's circular wrap-around is not visible
             n_fft = sfft.next_fast_len(int(np.ceil(1.25 * n_t)), real=True)
             spectrum = self._noise_spectrum(sub, n_fft, sfreq).astype(np.float32)   # (Nn, F)
-            spec = sfft.rfft(_white((n_trials, self.n_noise_sources, n_fft), rng), axis=-1, workers=_WORKERS)
+            spec = sfft.rfft(_white((n_trials, n_proc, n_fft), rng), axis=-1, workers=_WORKERS)
             spec *= spectrum[None]
             src = sfft.irfft(spec, n=n_fft, axis=-1, workers=_WORKERS)[..., :n_t]
-        out = np.matmul(sub.noise_mixing.astype(np.float32), src)                    # (n, C, T)
-        white = _white(out.shape, rng)
-        white *= np.float32(np.sqrt(sub.white_fraction))
-        out += white
-        return out
+        return np.matmul(sub.noise_mixing.astype(np.float32), src)                   # (n, C, T)
 
     def _noise_spectrum(self, sub: SubjectModel, n_fft: int, sfreq: float) -> np.ndarray:
-        return _noise_spectrum(n_fft, float(sfreq), sub.alpha_freq, self.alpha_power,
-                               tuple(bool(a) for a in sub.alpha_sources))
+        return _noise_spectrum(n_fft, float(sfreq), sub.alpha_freq, sub.alpha_weights)
 
     def trials(self, features: np.ndarray, subject: int, times: np.ndarray, n_reps: int, snr: float,
                rng: np.random.Generator, sfreq: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
@@ -290,16 +312,15 @@ def _white(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _noise_spectrum(n_fft: int, sfreq: float, alpha_freq: float, alpha_power: float,
-                    alpha_sources: tuple[bool, ...]) -> np.ndarray:
+def _noise_spectrum(n_fft: int, sfreq: float, alpha_freq: float, alpha_weights: tuple[float, ...]) -> np.ndarray:
     """Amplitude filters (noise sources, rfft bins) giving unit-variance 1/f (+ alpha) noise."""
     f = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
     pink = 1.0 / (f + 1.0)                                      # power ~ 1/f above 1 Hz
     alpha = np.exp(-0.5 * ((f - alpha_freq) / 1.2) ** 2)
     pink_var = pink.mean()
     filters = []
-    for has_alpha in alpha_sources:
-        power = pink / pink_var + (alpha_power * alpha / max(alpha.mean(), 1e-12) if has_alpha else 0.0)
+    for weight in alpha_weights:
+        power = pink / pink_var + weight * alpha / max(alpha.mean(), 1e-12)
         weights = np.full(len(f), 2.0)
         weights[0] = 1.0
         if n_fft % 2 == 0:

@@ -44,7 +44,7 @@ from bench.data.things_eeg2 import CH_NAMES_63, DATA_KEY, CH_KEY, TIMES_KEY, FIL
     LAYOUTS, METADATA_FILE, METADATA_KEYS, Layout
 from bench.errors import ConfigError, DataError
 
-DEFAULT_SNR = 0.05
+DEFAULT_SNR = 0.02
 """Single-trial evoked/noise power ratio. Decoding from 4-repetition averages is well above chance
 but far from perfect, and 80-repetition test averages are much cleaner (as in the real data)."""
 
@@ -240,7 +240,7 @@ class ThingsEEG2Simulation:
         for i0 in range(0, n, block_images):
             block = self.trials(subject, part, i0, i0 + block_images, snr, out=buf)
             if progress is not None:
-                progress.update(block.nbytes / 1e6)
+                progress.update(block.nbytes)
             yield block
 
 
@@ -329,8 +329,9 @@ def write_things_eeg2(out: Path, *, size: str | SizeSpec = "tiny", subjects: int
     _write_metadata(sim, out)
     from tqdm import tqdm
 
-    total_mb = sum(np.prod(sim.spec.shape(p, sim.layout)) * 8 / 1e6 for p in ("train", "test")) * int(subjects)
-    with tqdm(total=round(total_mb, 1), desc="eeg", unit="MB", disable=not progress, leave=False) as bar:
+    total = sum(int(np.prod(sim.spec.shape(p, sim.layout))) * 8 for p in ("train", "test")) * int(subjects)
+    with tqdm(total=total, desc="eeg", unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
+              leave=False) as bar:
         for subject in range(1, int(subjects) + 1):
             for part in ("train", "test"):
                 path = out / sim.layout.folder / f"sub-{subject:02d}" / FILE_NAMES[part]

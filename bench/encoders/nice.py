@@ -1,0 +1,198 @@
+"""NICE (Song et al. 2024, "Decoding natural images from EEG for object recognition"), exactly.
+
+Architecture (PROTOCOLS.md section 3; the public NICE-EEG ``Enc_eeg`` + ``Proj_eeg``)::
+
+    x (B, C, T) -> (B, 1, C, T)
+    Conv2d(1->40, (1,25)) -> AvgPool2d((1,51), stride (1,5)) -> BN -> ELU       "temporal" stage
+    Conv2d(40->40, (C,1)) -> BN -> ELU -> Dropout(0.5)                          "spatial" stage
+    Conv2d(40->40, 1x1) -> rearrange 'b e h w -> b (h w) e' -> flatten          (40 * J features)
+    Linear(40*J -> D) + Residual[GELU, Linear(D->D), Dropout(0.5)] -> LayerNorm(D)
+
+with J = floor((T - 75) / 5) + 1 (36 for T=250: 1440 features; 6 for T=100; 26 for T=201).
+1,802,496 parameters for 63 x 250 at D = 768.
+
+Speed reformulation (``impl="fast"``, the default; ``impl="literal"`` runs the published ops):
+
+* The temporal convolution followed by average pooling is one linear map: a single stride-5
+  convolution whose 75-tap kernel is the 25-tap kernel convolved with the 51-tap box (1/51). The
+  parameters stay the 25-tap weights; the 75-tap kernel is composed at forward time (so gradients
+  flow to the same parameters and checkpoints are interchangeable with ``impl="literal"``). The
+  bias passes through the average unchanged.
+* Channels-last GEMMs: the input is read as windows (B, J, C, 75) (one strided copy), the composed
+  kernel is one matmul to (B, J, C, 40); BatchNorm runs over the 40 features of that layout; the
+  (C, 1) spatial convolution is then one matmul (B*J, C*40) @ (C*40, 40) and the 1x1 convolution a
+  (40, 40) matmul. No NCHW conv, no pooling pass, no permute copies. The intermediate
+  (B*J*C, 40) tensor is 5.4x smaller than the literal (B, 40, C, T-24) convolution output.
+* ELU is a small custom autograd function (output saved, ``exp`` instead of the un-vectorised
+  ``expm1`` on CPU). BatchNorm sees a channels-last (N, 40, 1, 1) view (the fast CPU kernel).
+
+The fast path is the same function as the literal one (tested to 1e-5, forward and gradients, in
+train and eval mode); only dropout masks are drawn in another order. ``ci/bench_training.py``
+measures both (and channels-last / composed-NCHW / ``torch.compile`` variants).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.encoders import ENCODERS
+from bench.encoders.base import BrainEncoder
+from bench.errors import ConfigError
+
+
+class _ELUFunction(torch.autograd.Function):
+    """ELU(alpha=1) saving only its output: y = x (x > 0), exp(x) - 1 (x <= 0); dy/dx = min(y, 0) + 1."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = torch.where(x > 0, x, torch.exp(x) - 1)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        return torch.addcmul(grad, grad, y.clamp(max=0))
+
+
+def elu(x: torch.Tensor) -> torch.Tensor:
+    """ELU with alpha = 1 (same values and gradients as ``F.elu``; faster on CPU)."""
+    return _ELUFunction.apply(x)
+
+
+def _bn_rows(h: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """BatchNorm2d ``bn`` over the last dim of a (N, F) tensor (same statistics as NCHW over B, H, W)."""
+    n, f = h.shape
+    return bn(h.view(n, f, 1, 1).contiguous(memory_format=torch.channels_last)).view(n, f)
+
+
+class NiceConvBlock(nn.Module):
+    """NICE's convolutional patch embedding: (B, C, T) -> (B, J * n_filters) features.
+
+    Parameter names follow the published ``PatchEmbedding`` (``tsconv.0`` ... ``tsconv.7``,
+    ``projection.0``) so NICE-EEG checkpoints map onto it by prefix.
+    """
+
+    def __init__(self, n_chans: int, n_times: int, *, n_filters: int = 40, temporal_kernel: int = 25,
+                 pool_kernel: int = 51, pool_stride: int = 5, dropout: float = 0.5,
+                 impl: Literal["fast", "literal"] = "fast") -> None:
+        super().__init__()
+        if impl not in ("fast", "literal"):
+            raise ConfigError(f"impl must be 'fast' or 'literal', got {impl!r}", field="impl")
+        span = temporal_kernel + pool_kernel - 1
+        if n_times < span:
+            raise ConfigError(f"the NICE conv block needs at least {span} samples (kernel {temporal_kernel} + "
+                              f"pooling {pool_kernel} - 1), got {n_times}", field="dataset.time_window",
+                              fix="use a longer time window or a higher sampling rate")
+        self.n_chans, self.n_times, self.n_filters = n_chans, n_times, n_filters
+        self.temporal_kernel, self.pool_kernel, self.pool_stride = temporal_kernel, pool_kernel, pool_stride
+        self.impl = impl
+        self.n_windows = (n_times - span) // pool_stride + 1
+        self.n_features = self.n_windows * n_filters
+        self.tsconv = nn.Sequential(
+            nn.Conv2d(1, n_filters, (1, temporal_kernel), (1, 1)),
+            nn.AvgPool2d((1, pool_kernel), (1, pool_stride)),
+            nn.BatchNorm2d(n_filters),
+            nn.ELU(),
+            nn.Conv2d(n_filters, n_filters, (n_chans, 1), (1, 1)),
+            nn.BatchNorm2d(n_filters),
+            nn.ELU(),
+            nn.Dropout(dropout),
+        )
+        self.projection = nn.Sequential(nn.Conv2d(n_filters, n_filters, (1, 1), stride=(1, 1)))
+
+    def composed_kernel(self) -> torch.Tensor:
+        """The temporal kernel convolved with the averaging box: (n_filters, kernel + pool - 1)."""
+        w = self.tsconv[0].weight.view(self.n_filters, 1, self.temporal_kernel)
+        box = w.new_full((1, 1, self.pool_kernel), 1.0 / self.pool_kernel)
+        pad = self.pool_kernel - 1
+        return F.conv1d(F.pad(w, (pad, pad)), box).view(self.n_filters, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impl == "literal":
+            return self.forward_literal(x)
+        return self.forward_fast(x)
+
+    def forward_literal(self, x: torch.Tensor) -> torch.Tensor:
+        """The published formulation, op for op."""
+        h = self.tsconv(x.unsqueeze(1))                    # (B, F, 1, J)
+        h = self.projection(h)                             # (B, F, 1, J)
+        return h.flatten(2).transpose(1, 2).flatten(1)     # 'b e h w -> b (h w) e' -> (B, J*F)
+
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Same function as :meth:`forward_literal`, as three GEMMs in channels-last layout."""
+        conv_t, bn1, conv_s, bn2, drop = (self.tsconv[0], self.tsconv[2], self.tsconv[4], self.tsconv[5],
+                                          self.tsconv[7])
+        proj = self.projection[0]
+        b, c, _ = x.shape
+        f = self.n_filters
+        kernel = self.composed_kernel()                                    # (F, K)
+        windows = x.transpose(1, 2).unfold(1, kernel.shape[1], self.pool_stride)   # (B, J, C, K) view
+        j = windows.shape[1]
+        h = torch.addmm(conv_t.bias, windows.reshape(b * j * c, -1), kernel.t())  # (B*J*C, F)
+        h = elu(_bn_rows(h, bn1))
+        w_s = conv_s.weight.view(f, f, c).permute(2, 1, 0).reshape(c * f, f)     # [(c, f_in), f_out]
+        h = torch.addmm(conv_s.bias, h.view(b * j, c * f), w_s)                 # (B*J, F)
+        h = elu(_bn_rows(h, bn2))
+        h = F.dropout(h, drop.p, self.training)
+        h = torch.addmm(proj.bias, h, proj.weight.view(f, f).t())
+        return h.view(b, j * f)
+
+
+class NiceProjection(nn.Sequential):
+    """NICE's ``Proj_eeg``: Linear(in -> D) + Residual[GELU, Linear(D -> D), Dropout] -> LayerNorm(D)."""
+
+    def __init__(self, in_features: int, out_features: int, dropout: float = 0.5) -> None:
+        super().__init__(
+            nn.Linear(in_features, out_features),
+            _Residual(nn.Sequential(nn.GELU(), nn.Linear(out_features, out_features), nn.Dropout(dropout))),
+            nn.LayerNorm(out_features),
+        )
+
+
+class _Residual(nn.Module):
+    def __init__(self, fn: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fn(x)
+
+
+@ENCODERS.register("nice")
+class NICE(BrainEncoder):
+    """NICE brain encoder (see the module docstring).
+
+    Params (``encoder.params``):
+        n_filters:    conv filters / patch embedding size (40).
+        dropout:      dropout after the spatial conv (0.5).
+        proj_dropout: dropout in the residual projection head (0.5).
+        impl:         "fast" (reformulated, default) or "literal" (published ops); same function.
+    """
+
+    min_times = 75
+
+    def __init__(self, *, n_chans: int, n_outputs: int, n_times: int | None = None, sfreq: float | None = None,
+                 subjects: list[int] | None = None, n_filters: int = 40, dropout: float = 0.5,
+                 proj_dropout: float = 0.5, impl: Literal["fast", "literal"] = "fast") -> None:
+        super().__init__(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, sfreq=sfreq, subjects=subjects)
+        assert n_times is not None
+        self.block = NiceConvBlock(n_chans, n_times, n_filters=n_filters, dropout=dropout, impl=impl)
+        self.head = NiceProjection(self.block.n_features, n_outputs, proj_dropout)
+
+    @property
+    def impl(self) -> str:
+        return self.block.impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        if value not in ("fast", "literal"):
+            raise ValueError(f"impl must be 'fast' or 'literal', got {value!r}")
+        self.block.impl = value
+
+    def forward(self, x: torch.Tensor, subject: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.block(self.check_input(x)))

@@ -1,0 +1,415 @@
+"""The site's templates, stylesheet and table sorter (kept in Python so they ship with the package).
+
+Rules: every value is inserted through Jinja2 autoescaping (no ``|safe``, no ``Markup`` anywhere);
+links are relative (``root`` is "" or "../"), so the pages work from ``file://`` and on any static host;
+no external scripts, fonts or stylesheets; a Content-Security-Policy that only allows this site's own
+script and stylesheet files, so even a missed escape could not run injected code.
+"""
+
+from __future__ import annotations
+
+CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; "
+       "form-action 'none'")
+
+BASE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="generator" content="brainvis-bench {{ harness_version }}">
+<title>{{ page_title }} · {{ site_title }}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{{ root }}assets/site.css">
+<script src="{{ root }}assets/sort.js" defer></script>
+</head>
+<body>
+<header class="site">
+  <a class="brand" href="{{ root }}index.html">{{ site_title }}</a>
+  <nav><a href="{{ root }}index.html">Tasks</a> <a href="{{ root }}reported.html">Reported in papers</a>
+  <a href="{{ root }}about.html">Method</a></nav>
+</header>
+<main>
+{% block main %}{% endblock %}
+</main>
+<footer>
+  Built {{ built }} with brainvis-bench {{ harness_version }}{% if last_update %} · results last updated {{ last_update }}{% endif %}.
+  Static page: no server, no external resources. Reported numbers from papers are shown, never tested.
+</footer>
+</body>
+</html>
+"""
+
+MACROS = """
+{% macro th(label, type="text", first="ascending", title="") -%}
+<th scope="col" data-type="{{ type }}" data-first="{{ first }}"{% if title %} title="{{ title }}"{% endif %}><button type="button" class="sort">{{ label }}</button></th>
+{%- endmacro %}
+{% macro num(value, shown, cls="") -%}
+<td class="num {{ cls }}" data-value="{{ value | sortable }}">{{ shown }}</td>
+{%- endmacro %}
+{% macro tier_badge(entry) -%}
+{% if entry.tier is not none %}<span class="tier tier-{{ [entry.tier, 6] | min }}">Tier {{ entry.tier }}</span>{% elif entry.conflicting %}<span class="flag">conflicting</span>{% else %}<span class="flag">incomplete</span>{% endif %}
+{%- endmacro %}
+{% macro reported_table(rows, id) -%}
+<table class="sortable reported" id="{{ id }}">
+<thead><tr>{{ th("Source") }}{{ th("Entry") }}{{ th("Subject") }}{{ th("Metric") }}{{ th("Value", "number", "descending") }}{{ th("±", "number") }}{{ th("Note") }}</tr></thead>
+<tbody>
+{% for r in rows %}<tr class="reported-row"><td>{{ r.label }}</td><td>{{ r.entry }}</td><td>{{ r.subject }}</td><td>{{ r.metric_label }}</td>{{ num(r.value, r.value_text) }}{{ num(r.spread, r.spread_text) }}<td class="note">{{ r.note }}{% if r.note %} · {% endif %}<span class="src">{{ r.source }}</span></td></tr>
+{% endfor %}</tbody>
+</table>
+{%- endmacro %}
+"""
+
+INDEX = """{% extends "base.html" %}{% from "macros.html" import tier_badge %}
+{% block main %}
+<h1>{{ site_title }}</h1>
+<p class="lead">Visual decoding from brain signals: every entry is a brain encoder × image model × training recipe,
+run on every subject × seed the task demands. Scores are the mean over subjects of the mean over seeds, ± the
+standard error across subjects. Entries in the same <strong>tier</strong> are not significantly different from
+the tier's best (paired tests over subjects, corrected for multiple comparisons; see <a href="about.html">Method</a>).
+Numbers reported in papers are listed separately and never enter a test or a tier.</p>
+<dl class="meta">
+  <dt>Harness (build)</dt><dd>brainvis-bench {{ harness_version }}</dd>
+  <dt>Harness (records)</dt><dd>{{ site.harness_versions | join(", ") or "not recorded" }}</dd>
+  <dt>Last update</dt><dd>{{ last_update or "unknown" }}</dd>
+  <dt>Built</dt><dd>{{ built }}</dd>
+</dl>
+<section class="tasks">
+{% for t in site.tasks %}
+<article class="task-card" id="task-{{ t.slug }}">
+  <h2><a href="tasks/{{ t.slug }}.html">{{ t.name }}</a> <span class="badge">v{{ t.version }}</span>
+  <span class="badge variant">{{ t.variant }}</span>{% if t.simulated %} <span class="badge sim">simulated data</span>{% endif %}</h2>
+  <p class="desc">{{ t.spec.description | default("", true) | clip(300) }}</p>
+  <p class="small">{{ t.entries | length }} entries ({{ t.complete_entries | length }} complete) · metric {{ t.metric | metric_label }}
+  · chance {{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}
+  · last update {{ t.last_update or "unknown" }}</p>
+  {% if t.top %}
+  <table class="top"><thead><tr><th scope="col">Tier</th><th scope="col">Submission</th><th scope="col">{{ t.metric | metric_label }}</th><th scope="col">Subjects × seeds</th></tr></thead><tbody>
+  {% for e in t.top %}<tr><td>{{ tier_badge(e) }}</td><td><a href="submissions/{{ e.slug }}.html">{{ e.submission }}</a></td><td class="num">{{ e.summary.mean | fmt_pm(e.summary.se, t.metric) }}</td><td>{{ e.units_text }}</td></tr>
+  {% endfor %}</tbody></table>
+  {% else %}<p class="flag-line">No complete entry yet.</p>{% endif %}
+</article>
+{% endfor %}
+</section>
+{% endblock %}
+"""
+
+TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_badge, reported_table %}
+{% block main %}
+<p class="crumbs"><a href="../index.html">Tasks</a> › {{ t.name }}</p>
+<h1>{{ t.name }} <span class="badge">v{{ t.version }}</span> <span class="badge variant">variant: {{ t.variant }}</span></h1>
+{% if t.spec.description %}<p class="lead">{{ t.spec.description }}</p>{% endif %}
+{% if t.simulated %}<p class="warn">Simulated data: these numbers exercise the harness and are not comparable to results on real recordings or to numbers reported in papers.</p>{% endif %}
+{% if t.n_specs > 1 %}<p class="warn">The records of this task come from {{ t.n_specs }} different resolved task specifications (the task file changed between runs); the first is shown below.</p>{% endif %}
+<dl class="meta">
+  <dt>Protocol variant</dt><dd>{{ t.variant }}{% if t.spec.reference %} — {{ t.spec.reference }}{% endif %}</dd>
+  <dt>Version</dt><dd>{{ t.version }}</dd>
+  <dt>Kind / scheme</dt><dd>{{ t.spec.kind }} / {{ t.spec.scheme }}</dd>
+  <dt>Dataset</dt><dd>{{ t.dataset.name }}{% if t.dataset.variant %} ({{ t.dataset.variant }}){% endif %}, {{ t.dataset.source | default("real") }} data; subjects {{ t.dataset.subjects | join(", ") }}; train repetitions: {{ t.dataset.train_repetitions | default("average") }}</dd>
+  <dt>Seeds</dt><dd>{{ t.spec.seeds | join(", ") }}</dd>
+  {% if t.spec.protocol %}<dt>Protocol</dt><dd>{% for k, v in t.spec.protocol | dictsort %}{{ k }}: {{ v | show }}{% if not loop.last %}; {% endif %}{% endfor %}</dd>{% endif %}
+  {% if t.spec.validation %}<dt>Validation</dt><dd>by {{ t.spec.validation.by }}, fraction {{ t.spec.validation.fraction }} of training data (checkpoints chosen on validation only)</dd>{% endif %}
+  <dt>Metric</dt><dd>{{ t.metric | metric_label }}{% if t.metric != t.spec.headline_metric %} (task headline: {{ t.spec.headline_metric }}){% endif %}</dd>
+  <dt>Chance level</dt><dd id="chance">{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
+  <dt>Tiers</dt><dd>{{ t.tiers.describe() }}</dd>
+  <dt>Last update</dt><dd>{{ t.last_update or "unknown" }}</dd>
+  <dt>Harness</dt><dd>{{ t.harness_versions | join(", ") or "not recorded" }}</dd>
+</dl>
+
+<h2 id="leaderboard">Leaderboard</h2>
+<p class="small">Click a column header to sort. Incomplete entries show the mean of the units that finished, flagged; they get no tier and are not compared.</p>
+<div class="scroll"><table class="sortable board" id="board">
+<thead><tr>{{ th("#", "number") }}{{ th("Tier", "number") }}{{ th("Submission") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}</tr></thead>
+<tbody>
+{% for e in t.entries %}<tr class="entry{% if not e.complete %} incomplete{% endif %}">
+{{ num(loop.index, loop.index) }}<td class="tier-cell" data-value="{{ e.tier if e.tier is not none else '' }}">{{ tier_badge(e) }}</td>
+<td class="name"><a href="../submissions/{{ e.slug }}.html">{{ e.submission }}</a></td>
+<td title="{{ e.encoder_full }}">{{ e.encoder }}</td><td title="{{ e.image_model_full }}">{{ e.image_model }}</td><td>{{ e.alignment }}</td>
+<td class="recipe">{{ e.recipe }}</td>
+{{ num(e.summary.mean, e.summary.mean | fmt_pm(e.summary.se, t.metric) ~ (" (partial)" if not e.complete else ""), "score") }}
+{% for m in t.secondary_metrics %}{% set s = e.secondary.get(m) %}{{ num(s.mean if s else none, s.mean | fmt_pm(s.se, m) if s else "—") }}{% endfor %}
+<td>{{ e.units_text }}</td>{{ num(e.summary.n_units, e.summary.n_units ~ " / " ~ e.expected) }}
+<td class="status{% if not e.complete %} flag{% endif %}">{{ e.status }}</td>
+</tr>
+{% endfor %}</tbody>
+</table></div>
+
+<details class="rounds"><summary>How the tiers were decided</summary>
+{% for rnd in t.tiers.rounds %}
+<h3>Tier {{ rnd.tier }}: leader {{ rnd.leader }}</h3>
+{% if rnd.comparisons %}
+<table><thead><tr><th scope="col">Compared with</th><th scope="col">Subjects</th><th scope="col">Mean difference</th><th scope="col">p (paired t, subjects)</th><th scope="col">p ({{ t.correction }})</th><th scope="col">Verdict</th></tr></thead><tbody>
+{% for c in rnd.comparisons %}<tr><td>{{ c.b }}</td><td class="num">{{ c.n_subjects }}</td><td class="num">{{ c.mean_diff | fmt(t.metric) }}</td><td class="num">{{ c.p_subject | fmt_p }}</td><td class="num">{{ c.p_corrected | fmt_p }}</td><td>{{ "same tier" if c.b in rnd.members else "significantly different" }}{% if c.p_subject is nan %} (test undefined){% endif %}</td></tr>
+{% endfor %}</tbody></table>
+{% else %}<p>No other entry left to compare.</p>{% endif %}
+{% endfor %}
+</details>
+
+<h2 id="plots">Plots</h2>
+<div class="figures">
+{% for fig in figures %}<figure><img src="../{{ fig.path }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
+{% endfor %}</div>
+
+{% if t.comparisons %}
+<h2 id="pairs">Pairwise comparisons</h2>
+<p class="small">All pairs of complete entries; subject-level paired t-test (seed-averaged), p corrected with {{ t.correction }} over all {{ t.comparisons | length }} pairs; Cohen's d<sub>z</sub>; {{ (t.comparisons[0].ci_level * 100) | round | int }}% bootstrap CI of the mean difference (A − B).</p>
+<table class="sortable" id="pairs-table">
+<thead><tr>{{ th("A") }}{{ th("B") }}{{ th("Mean A − B", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("Subjects", "number") }}</tr></thead>
+<tbody>
+{% for c in t.comparisons %}<tr><td>{{ c.a }}</td><td>{{ c.b }}</td>{{ num(c.mean_diff, c.mean_diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}{{ num(c.p_subject, c.p_subject | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.cohens_dz, c.cohens_dz | fmt("", 2)) }}{{ num(c.n_subjects, c.n_subjects) }}</tr>
+{% endfor %}</tbody></table>
+{% endif %}
+
+<h2 id="reported">Reported in papers</h2>
+{% if t.reported %}
+<p class="small">Figures as printed in the papers (accuracies in %), with their own protocol and checkpoint choices. Shown for orientation only: they are not recomputed here, not tested and not tiered.</p>
+{% set avg = t.reported | selectattr("is_average") | list %}
+{% set per = t.reported | rejectattr("is_average") | list %}
+{% if avg %}{{ reported_table(avg, "reported-avg") }}{% endif %}
+{% if per %}<details><summary>Per-subject rows ({{ per | length }})</summary>{{ reported_table(per, "reported-per-subject") }}</details>{% endif %}
+{% else %}
+<p class="small">No reported number matches this task{% if t.simulated %} (simulated data are never compared with papers){% elif t.variant != "default" %} (paper figures are attached to the default protocol variant){% endif %}. All reported numbers are on the <a href="../reported.html">reported-in-papers page</a>.</p>
+{% endif %}
+{% endblock %}
+"""
+
+SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_badge %}
+{% block main %}
+<p class="crumbs"><a href="../index.html">Tasks</a> › submission</p>
+<h1 class="subname">{{ s.name }}</h1>
+{% set spec = s.spec %}
+{% if spec.description %}<p class="lead">{{ spec.description }}</p>{% endif %}
+<dl class="meta">
+  <dt>Authors</dt><dd class="authors">{{ spec.authors | show if spec.authors else "not given" }}</dd>
+  <dt>Brain encoder</dt><dd>{{ spec.encoder | component }}</dd>
+  <dt>Image model</dt><dd>{{ spec.image_model | component }}</dd>
+  <dt>Recipe</dt><dd>{{ spec.recipe | recipe }}</dd>
+  <dt>Tags</dt><dd class="tags">{% if spec.tags is mapping %}{% for k, v in spec.tags | dictsort %}<span class="tag">{{ k }}: {{ v | show }}</span> {% endfor %}{% else %}{{ spec.tags | show }}{% endif %}</dd>
+  <dt>Tasks</dt><dd>{% for t, e in s.sections %}<a href="../tasks/{{ t.slug }}.html">{{ t.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</dd>
+</dl>
+{% if s.specs | length > 1 %}<p class="warn">This name has records from {{ s.specs | length }} different resolved specifications; all are listed at the end of the page.</p>{% endif %}
+
+{% for t, e in s.sections %}
+{% set sec = sections[loop.index0] %}
+<section class="task-section" id="task-{{ t.slug }}">
+<h2>On <a href="../tasks/{{ t.slug }}.html">{{ t.name }}</a> <span class="badge variant">{{ t.variant }}</span></h2>
+<dl class="meta">
+  <dt>{{ t.metric | metric_label }}</dt><dd class="score">{{ e.summary.mean | fmt_pm(e.summary.se, t.metric) }} {% if e.complete %}(mean over subjects of seed means ± SE across subjects){% else %}<span class="flag">(partial: mean of the units that finished; not comparable with complete entries)</span>{% endif %}</dd>
+  {% if e.last_epoch %}<dt>Last-epoch checkpoint</dt><dd>{{ e.last_epoch.mean | fmt_pm(e.last_epoch.se, t.metric) }}</dd>{% endif %}
+  {% for m, sm in e.secondary | dictsort %}<dt>{{ m | metric_label }}</dt><dd>{{ sm.mean | fmt_pm(sm.se, m) }}</dd>{% endfor %}
+  <dt>Tier</dt><dd>{{ tier_badge(e) }}</dd>
+  <dt>Completed</dt><dd>{{ e.units_text }} subjects × seeds, {{ e.summary.n_units }} of {{ e.expected }} units — {{ e.status }}</dd>
+  {% if e.summary.missing %}<dt>Missing units</dt><dd class="flag">{% for sp, sd in e.summary.missing %}{{ sp }}/seed{{ sd }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
+  {% if e.conflicting %}<dt>Conflicting units</dt><dd class="flag">{{ e.conflicting | join(", ") }} have several finished records with different keys; remove the stale runs.</dd>{% endif %}
+  <dt>Chance level</dt><dd>{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
+</dl>
+<div class="figures">
+{% for fig in sec.figures %}<figure><img src="../{{ fig.path }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
+{% endfor %}</div>
+
+<h3>Per subject ({{ t.metric | metric_label }}; mean ± std over seeds)</h3>
+<table class="sortable per-subject">
+<thead><tr>{{ th("Subject") }}{% for seed in sec.seeds %}{{ th("seed " ~ seed, "number", "descending") }}{% endfor %}{{ th("Mean", "number", "descending") }}{{ th("Std", "number") }}{{ th("Seeds", "number") }}</tr></thead>
+<tbody>
+{% for row in sec.rows %}<tr><td>{{ row.split }}</td>{% for v in row.values %}{% if v is none %}<td class="num flag" data-value="">missing</td>{% else %}{{ num(v, v | fmt(t.metric)) }}{% endif %}{% endfor %}{{ num(row.mean, row.mean | fmt(t.metric)) }}{{ num(row.std, row.std | fmt(t.metric)) }}{{ num(row.n, row.n) }}</tr>
+{% endfor %}</tbody></table>
+
+<h3>Per seed (mean over subjects)</h3>
+<table class="per-seed"><thead><tr><th scope="col">Seed</th><th scope="col">Mean</th><th scope="col">Subjects</th></tr></thead><tbody>
+{% for seed, mean, n in sec.per_seed %}<tr><td>{{ seed }}</td><td class="num">{{ mean | fmt(t.metric) }}</td><td class="num">{{ n }}</td></tr>
+{% endfor %}</tbody></table>
+
+<h3>Pairwise comparisons</h3>
+{% if not e.complete %}<p class="flag-line">This entry is {{ e.status }}: it is not compared until every unit has finished.</p>
+{% elif sec.comparisons %}
+<p class="small">{{ s.name }} − other; subject-level paired t-test (seed-averaged), p corrected with {{ t.correction }} over all pairs of complete entries on this task; d<sub>z</sub> = mean / sd of the subject differences; {{ (sec.comparisons[0].ci_level * 100) | round | int }}% bootstrap CI; unit-level (subject × seed) paired t and Wilcoxon p for reference.</p>
+<table class="sortable comparisons">
+<thead><tr>{{ th("Against") }}{{ th("Difference", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("p (units)", "number") }}{{ th("p (Wilcoxon)", "number") }}{{ th("Subjects", "number") }}</tr></thead>
+<tbody>
+{% for c in sec.comparisons %}<tr><td><a href="{{ sec.links[c.other] }}">{{ c.other }}</a></td>{{ num(c.diff, c.diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}{{ num(c.p, c.p | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.dz, c.dz | fmt("", 2)) }}{{ num(c.p_unit, c.p_unit | fmt_p) }}{{ num(c.p_wilcoxon, c.p_wilcoxon | fmt_p) }}{{ num(c.n_subjects, c.n_subjects) }}</tr>
+{% endfor %}</tbody></table>
+{% else %}<p class="small">No other complete entry on this task.</p>{% endif %}
+
+<details><summary>Units and provenance ({{ e.records | length }} finished{% if e.failed %}, {{ e.failed | length }} failed{% endif %})</summary>
+<table class="sortable units">
+<thead><tr>{{ th("Split") }}{{ th("Seed", "number") }}{{ th(t.metric | metric_label, "number", "descending") }}{{ th("Chosen epoch", "number") }}{{ th("Key") }}{{ th("Harness") }}{{ th("Code") }}{{ th("Data checksum") }}{{ th("Weights checksum") }}</tr></thead>
+<tbody>
+{% for r in e.records %}<tr><td>{{ r.split }}</td>{{ num(r.seed, r.seed) }}{{ num(r.metrics.get(t.metric), r.metrics.get(t.metric) | fmt(t.metric)) }}{{ num(r.chosen_epoch, r.chosen_epoch if r.chosen_epoch is not none else "—") }}<td class="mono">{{ r.key | clip(16) }}</td><td>{{ r.provenance.get("harness_version", "") | show }}</td><td class="mono">{{ r.provenance.get("code_version", "") | show | clip(14) }}</td><td class="mono">{{ r.provenance.get("data_checksum", "") | show | clip(14) }}</td><td class="mono">{{ r.provenance.get("weights_checksum", "") | show | clip(14) }}</td></tr>
+{% endfor %}</tbody></table>
+{% if e.failed %}<h4>Failed units</h4><ul class="failed">{% for r in e.failed %}<li>{{ r.split }} seed {{ r.seed }}: <code>{{ r.error | show | clip(300) }}</code></li>{% endfor %}</ul>{% endif %}
+</details>
+</section>
+{% endfor %}
+
+<h2 id="yaml">Resolved specification{% if s.specs | length > 1 %}s{% endif %}</h2>
+{% for y in yamls %}<pre class="yaml">{{ y }}</pre>
+{% endfor %}
+{% endblock %}
+"""
+
+REPORTED = """{% extends "base.html" %}{% from "macros.html" import reported_table %}
+{% block main %}
+<h1>Reported in papers</h1>
+<p class="lead">Figures as printed in the source papers, one row per printed number, each labelled with its paper and
+table. They come with the papers' own protocols (checkpoint choice, preprocessing, averaging) and are shown for
+orientation only: they are not recomputed, not tested and never part of a tier. Accuracies are in percent.</p>
+<ul>{% for p in papers %}<li><strong>{{ p.label }}</strong>: {{ p.citation }}, <em>{{ p.title }}</em> ({{ p.count }} numbers)</li>{% endfor %}</ul>
+{% for ds in datasets %}
+<section id="dataset-{{ ds.key }}">
+<h2>{{ ds.name }}</h2>
+{% for g in ds.groups %}
+<details{% if g.rows | length <= 12 %} open{% endif %}><summary>reported in {{ g.paper }}, {{ g.table }} — {{ g.task_text }} ({{ g.rows | length }} rows){% if g.tasks %} · shown on {% for t in g.tasks %}<a href="tasks/{{ t.slug }}.html">{{ t.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}</summary>
+{{ reported_table(g.rows, "reported-" ~ ds.key ~ "-" ~ loop.index) }}
+</details>
+{% endfor %}
+</section>
+{% endfor %}
+{% endblock %}
+"""
+
+ABOUT = """{% extends "base.html" %}
+{% block main %}
+<h1>Method</h1>
+<h2>Units and scores</h2>
+<p>A unit is (task, submission, subject or held-out-subject fold, seed). Each finished unit is one record with its content
+key (a hash of the resolved task and submission, the split, the seed, the data and weights checksums and the harness
+version). An entry's score is the mean over subjects of the mean over seeds; ± is the standard error across subjects.
+An entry is complete when every unit its task demands has finished; an incomplete entry shows the mean of what finished,
+flagged, and gets no tier.</p>
+<h2>Significance tiers</h2>
+<p>{{ tier_text }}</p>
+<p>Tier membership is decided by the test, not by the mean: an entry with a lower but noisy score can share tier 1 while a
+steadier one with a higher score does not. Tiers answer "which entries are not separable from the best with the
+subjects we have", which is what a ranking alone hides.</p>
+<h2>Pairwise comparisons</h2>
+<p>Subject-level paired t-test over matched subjects (seed-averaged), the unit-level (subject, seed) paired t-test,
+the Wilcoxon signed-rank test, Cohen's d<sub>z</sub> and a percentile bootstrap CI of the mean subject difference.
+The subject-level p-values of all pairs on a task are corrected as one family with the declared correction
+({{ correction }}).</p>
+<h2>Reported numbers</h2>
+<p>Numbers printed in papers are displayed in their own rows and sections, labelled "reported in &lt;paper&gt;, &lt;table&gt;".
+We do not have their per-seed values, so they are never tested and never tiered.</p>
+<h2>Rebuilding these pages</h2>
+<p>The pages are a pure function of the records: <code>bench leaderboard build --out DIR --snapshot results.json</code>
+rebuilds them from an exported results snapshot, without the MLflow database.</p>
+{% endblock %}
+"""
+
+CSS = """
+:root { --fg: #1b1f23; --muted: #5b6570; --line: #d8dde3; --bg: #ffffff; --soft: #f5f7f9; --accent: #1f5fa8;
+        --t1: #f6d365; --t2: #c9ddf2; --t3: #d9ead3; --t4: #eadcf2; --t5: #f2e2cf; --t6: #e6e6e6; --warn: #b3541e; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: var(--fg); background: var(--bg); }
+header.site { display: flex; gap: 1.5rem; align-items: baseline; padding: .7rem 1.5rem; border-bottom: 1px solid var(--line);
+              background: var(--soft); }
+header.site .brand { font-weight: 700; color: var(--fg); text-decoration: none; }
+header.site nav a { margin-right: 1rem; }
+main { max-width: 1280px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
+footer { color: var(--muted); font-size: 13px; padding: 1rem 1.5rem; border-top: 1px solid var(--line); }
+a { color: var(--accent); }
+h1 { font-size: 1.6rem; margin: .6rem 0; overflow-wrap: anywhere; }
+h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; overflow-wrap: anywhere; }
+h3 { font-size: 1.05rem; margin-top: 1.4rem; }
+.lead { color: #333; max-width: 70rem; overflow-wrap: anywhere; }
+.small { color: var(--muted); font-size: 13px; }
+.crumbs { font-size: 13px; color: var(--muted); margin: 0; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; font-size: 14px; }
+dl.meta dt { color: var(--muted); }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.badge { display: inline-block; font-size: 12px; font-weight: 500; padding: 1px 7px; border-radius: 10px;
+         background: var(--soft); border: 1px solid var(--line); vertical-align: middle; }
+.badge.variant { background: #eef3fb; }
+.badge.sim, .warn { color: var(--warn); }
+.warn { border-left: 3px solid var(--warn); padding: .3rem .7rem; background: #fbf3ee; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: 14px; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .55rem; text-align: left; vertical-align: top; }
+td { overflow-wrap: break-word; }
+thead th { background: var(--soft); position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.score { font-weight: 600; }
+td.recipe, td.note { font-size: 12px; color: #333; max-width: 22rem; }
+.src, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; color: var(--muted); }
+button.sort { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; color: var(--fg); text-align: left; }
+button.sort::after { content: " \\2195"; color: #9aa4ae; font-weight: 400; }
+th[aria-sort="ascending"] button.sort::after { content: " \\2191"; color: var(--fg); }
+th[aria-sort="descending"] button.sort::after { content: " \\2193"; color: var(--fg); }
+.tier { display: inline-block; white-space: nowrap; padding: 1px 8px; border-radius: 4px; font-weight: 600; font-size: 13px; white-space: nowrap; }
+.tier-1 { background: var(--t1); } .tier-2 { background: var(--t2); } .tier-3 { background: var(--t3); }
+.tier-4 { background: var(--t4); } .tier-5 { background: var(--t5); } .tier-6 { background: var(--t6); }
+.flag { color: var(--warn); font-weight: 600; }
+span.flag { white-space: nowrap; }
+.flag-line { color: var(--warn); }
+tr.incomplete td { background: #fcfaf7; }
+tr.incomplete td.num { color: var(--muted); font-weight: 400; font-style: italic; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.figures { display: flex; flex-wrap: wrap; gap: 1.2rem; }
+figure { margin: .4rem 0; max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
+figcaption { font-size: 13px; color: var(--muted); max-width: 48rem; }
+.task-card { border: 1px solid var(--line); border-radius: 6px; padding: .2rem 1rem .6rem; margin: 1rem 0; }
+.task-card h2 { border: 0; margin-top: .6rem; }
+.tag { display: inline-block; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 0 6px;
+       margin: 0 4px 2px 0; font-size: 13px; overflow-wrap: anywhere; }
+pre.yaml { background: var(--soft); border: 1px solid var(--line); padding: .8rem; overflow: auto; font-size: 13px;
+           white-space: pre-wrap; overflow-wrap: anywhere; }
+details { margin: .8rem 0; }
+summary { cursor: pointer; font-weight: 500; }
+.subname { overflow-wrap: anywhere; }
+@media (max-width: 800px) { main { padding: .5rem; } table { font-size: 12px; } }
+"""
+
+JS = """/* Sortable tables: click a column header (a button) to sort; again to reverse. Cells may carry
+   data-value (numbers); empty or non-numeric values always sort last. No dependencies. */
+(function () {
+  "use strict";
+  function key(cell, numeric) {
+    var raw = cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : cell.textContent.trim();
+    if (numeric) {
+      var n = parseFloat(raw);
+      return isNaN(n) ? null : n;
+    }
+    return raw === "" ? null : raw.toLowerCase();
+  }
+  function sortBy(table, index, numeric, direction) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var position = new Map();
+    rows.forEach(function (row, i) { position.set(row, i); });
+    rows.sort(function (a, b) {
+      var x = key(a.cells[index], numeric), y = key(b.cells[index], numeric);
+      if (x === null || y === null) {
+        if (x === y) { return position.get(a) - position.get(b); }
+        return x === null ? 1 : -1;
+      }
+      var c = x < y ? -1 : (x > y ? 1 : 0);
+      if (c === 0) { return position.get(a) - position.get(b); }
+      return direction === "ascending" ? c : -c;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+  function init() {
+    var tables = document.querySelectorAll("table.sortable");
+    Array.prototype.forEach.call(tables, function (table) {
+      if (!table.tHead || !table.tBodies.length) { return; }
+      var heads = table.tHead.rows[0].cells;
+      Array.prototype.forEach.call(heads, function (th, index) {
+        var button = th.querySelector("button.sort");
+        if (!button) { return; }
+        button.addEventListener("click", function () {
+          var current = th.getAttribute("aria-sort");
+          var direction = current ? (current === "ascending" ? "descending" : "ascending")
+                                  : (th.getAttribute("data-first") || "ascending");
+          Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+          th.setAttribute("aria-sort", direction);
+          sortBy(table, index, th.getAttribute("data-type") === "number", direction);
+        });
+      });
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+}());
+"""
+
+TEMPLATES = {"base.html": BASE, "macros.html": MACROS, "index.html": INDEX, "task.html": TASK,
+             "submission.html": SUBMISSION, "reported.html": REPORTED, "about.html": ABOUT}
