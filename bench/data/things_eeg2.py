@@ -568,7 +568,14 @@ class ThingsEEG2(BrainDataset):
                                 f"({n_img} rows expected; published: {PUBLISHED_SHAPES[part][0]})")
         ch_idx = _pick_channels(eeg.ch_names, channels, eeg.path)
         t_sel = _pick_times(eeg.times, time_window, eeg.path)
-        signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average")
+        hasher = hashlib.sha256()
+        signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average", hasher=hasher)
+        if isinstance(eeg.data, LazyArray) and not eeg.data.fortran:
+            digest = hasher.hexdigest()
+        else:
+            from bench.data.checksum import file_sha256
+
+            digest = file_sha256(eeg.path, self.cache_dir)
         ids = np.asarray(images.ids)
         subj = np.full(len(signals), int(subject), dtype=np.int64)
         if repetitions == "single":
@@ -577,17 +584,28 @@ class ThingsEEG2(BrainDataset):
         sfreq = float(round(1.0 / float(np.median(np.diff(eeg.times))), 6)) if n_t > 1 else None
         info = {"dataset": self.name, "variant": self.variant, "part": part, "repetitions": repetitions,
                 "n_repetitions": n_rep, "file": str(eeg.path), "shape_on_disk": list(eeg.shape)}
-        return BrainData(signals, ids, np.asarray(concepts, dtype=np.int64), subj, self.checksum(subject, part),
+        checksum = self._checksum(part, eeg.path, digest)
+        return BrainData(signals, ids, np.asarray(concepts, dtype=np.int64), subj, checksum,
                          [eeg.ch_names[i] for i in ch_idx], times, sfreq, info)
 
     def checksum(self, subject: int, part: Part) -> str:
-        """SHA-256 over the EEG file's bytes, the variant and the image row order (ids)."""
-        from bench.data.checksum import combine, files_sha256
+        """SHA-256 over the EEG file's bytes, the variant and the image row order (ids).
 
-        self._data_file(subject, part)
+        Equal to ``load(subject, part).checksum``; ``load`` hashes the file while reading it (one
+        pass), this reads it (or its cached digest under ``cache_dir``) without loading.
+        """
+        from bench.data.checksum import file_sha256
+
+        path = self._data_file(subject, part)
+        return self._checksum(part, path, file_sha256(path, self.cache_dir))
+
+    def _checksum(self, part: Part, path: Path, digest: str) -> str:
+        from bench.data.checksum import combine
+
         images, _ = self.image_table(part)
         ids = hashlib.sha256("\n".join(images.ids).encode()).hexdigest()
-        return combine([self.variant, files_sha256(self.files(subject, part), self.cache_dir, root=self.root), ids])
+        files = combine([f"{path.relative_to(self.root)}:{digest}"])  # = checksum.files_sha256([path], root=root)
+        return combine([self.variant, files, ids])
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -712,10 +730,13 @@ def _pick_times(times: np.ndarray, window: tuple[float, float] | None, path: Pat
     return slice(int(keep[0]), int(keep[-1]) + 1)
 
 
-def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: bool) -> np.ndarray:
+def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: bool, hasher=None) -> np.ndarray:
     """Chunked read: float32 (images, ch, t) averages, or (images*reps, ch, t) single trials.
 
-    Raises DataError listing the first image rows with NaN/Inf in the selected channels/times.
+    ``hasher`` (a hashlib object) receives the file's bytes in order while they are read, so the
+    file checksum costs no second pass; only when the data are not a :class:`LazyArray` (small
+    in-memory arrays) is it left untouched, and the caller hashes the file itself. Raises DataError listing the first image rows with
+    NaN/Inf in the selected channels/times.
     """
     data = eeg.data
     n_img, n_rep, n_ch, n_t = data.shape
@@ -727,15 +748,20 @@ def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: boo
     step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
     bad: list[int] = []
     n_bad = 0
-    fh = open(eeg.path, "rb") if isinstance(data, LazyArray) else None
+    lazy = isinstance(data, LazyArray) and not data.fortran
+    fh = open(eeg.path, "rb") if lazy else None
     buf = None
     try:
+        if hasher is not None and lazy:
+            _hash_range(fh, 0, data.offset, hasher)
         for i0 in range(0, n_img, step):
             i1 = min(n_img, i0 + step)
-            if isinstance(data, LazyArray):
+            if lazy:
                 if buf is None or len(buf) != i1 - i0:
                     buf = np.empty((i1 - i0, n_rep, n_ch, n_t), dtype=data.dtype)
                 block = data.read(i0, i1, out=buf, fh=fh)
+                if hasher is not None:
+                    hasher.update(memoryview(block.reshape(-1)).cast("B"))
             else:
                 block = np.asarray(data[i0:i1])
             if not all_ch:
@@ -752,6 +778,8 @@ def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: boo
                 out[i0:i1] = block.mean(axis=1, dtype=np.float64)
             else:
                 out[i0 * n_rep:i1 * n_rep] = block.reshape(-1, len(ch_idx), n_sel_t)
+        if hasher is not None and lazy:
+            _hash_range(fh, data.offset + data.nbytes, None, hasher)
     finally:
         if fh is not None:
             fh.close()
@@ -761,6 +789,19 @@ def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: boo
                         fix="re-download or re-create the file; if the rest is usable, drop these items "
                             "(or the channels/times holding them, via channels=/time_window=)")
     return out
+
+
+def _hash_range(fh: BinaryIO, start: int, stop: int | None, hasher) -> None:
+    """Feed bytes ``start:stop`` (``None``: to the end) of the open file to ``hasher``."""
+    fh.seek(start)
+    remaining = None if stop is None else stop - start
+    while remaining is None or remaining > 0:
+        chunk = fh.read(1 << 22 if remaining is None else min(1 << 22, remaining))
+        if not chunk:
+            break
+        hasher.update(chunk)
+        if remaining is not None:
+            remaining -= len(chunk)
 
 
 __all__ = ["ThingsEEG2", "SafeUnpickler", "LazyArray", "EEGFile", "Layout", "LAYOUTS", "CH_NAMES_63",

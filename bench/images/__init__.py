@@ -21,6 +21,7 @@ from bench.images.cache import (  # noqa: E402  (needs IMAGE_MODELS defined firs
     CacheEntry,
     build_image_model,
     cache_entry,
+    compute_embeddings,
     embed_image_set,
 )
 from bench.images.folders import image_set_from_folder  # noqa: E402
@@ -33,6 +34,7 @@ __all__ = [
     "TorchImageModel",
     "build_image_model",
     "cache_entry",
+    "compute_embeddings",
     "embed_image_set",
     "image_set_from_folder",
 ]

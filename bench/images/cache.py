@@ -131,6 +131,23 @@ def _read_image(path: Path):
                         fix="replace or remove the file, then run again") from exc
 
 
+_LIBRARIES = ("numpy", "pillow", "torch", "torchvision", "open_clip_torch", "timm", "dreamsim", "peft",
+              "scikit-image")
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries that compute embeddings (recorded in the sidecar, not in the key)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
 def _harness_version() -> str:
     import bench
 
@@ -207,6 +224,7 @@ def embed_image_set(model: ImageModel, images: "ImageSet", settings: "Settings",
                       "first_ids": list(images.ids[:3]), "last_id": images.ids[-1] if len(images) else None},
         "model": {"name": model.name, "params": model.get_params(),
                   "weight_files": [str(p) for p in model.weight_files()]},
+        "library_versions": _library_versions(),
         "computed": {"load_seconds": round(load_seconds, 3), "embed_seconds": round(seconds, 3), "images_per_second": round(len(images) / max(seconds, 1e-9), 2),
                      "batch_size": batch_size, "harness_version": _harness_version(),
                      "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")},

@@ -5,9 +5,10 @@ machine without weights (the simulator's procedurally drawn stimuli — shapes, 
 well described by them), and their names say what they are.
 
 - ``pixels-colour-texture``: hand-made features computed with numpy/scikit-image — downsampled pixels,
-  colour histograms (whole image + a grid of cells), HOG and LBP texture. Each of the four blocks is
-  made comparable (histograms square-rooted, then every block centred and L2-normalised, equal
-  weight), so the full vector has unit norm.
+  colour histograms (whole image + a grid of cells), HOG and LBP texture, and (``shape=True``, the
+  default) descriptors of the segmented foreground (object count, area, solidity, hole, Hu moments,
+  outline harmonics). The blocks are made comparable (histograms square-rooted, then every block
+  centred and L2-normalised, equal weight), so the full vector has unit norm.
 - ``random-convnet``: a small conv net whose weights are drawn from a seeded generator (He-normal,
   numpy PCG64) and never trained; multi-scale max-pooled ReLU features plus a coarse 2x2 layout grid,
   each block centred and L2-normalised. Its ``model_id`` includes the seed and its weights checksum hashes the drawn weights,
@@ -59,12 +60,74 @@ def _regions(h: int, grid: int) -> list[tuple[slice, slice]]:
     return out
 
 
+_SHAPE_HARMONICS = 8
+_SHAPE_DIM = 4 + 6 + 3 + _SHAPE_HARMONICS
+
+
+def _shape_descriptors(rgb: np.ndarray) -> np.ndarray:
+    """Descriptors of the foreground (pixels far, in colour, from the border's median colour).
+
+    Foreground: Otsu threshold of the colour distance to the median border colour. Returns, in
+    roughly [0, 1]: one-hot object count (1, 2, 3, 4+ components of >= 1% of the image), foreground
+    fraction, and for the largest component: area fraction, eccentricity, extent (area / bounding
+    box), whether it has a hole, log-compactness (boundary pixels^2 / 4 pi area) / 2, its first three
+    Hu moments (-log10 |hu| / 10), and the amplitudes of harmonics 1-8 of its outline radius
+    r(angle) around the centroid relative to the mean radius (a lobed outline shows its lobe count).
+    """
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    s = rgb.shape[0]
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    dist = np.linalg.norm(rgb - np.median(border, 0), axis=2)
+    out = np.zeros(_SHAPE_DIM)
+    if dist.max() - dist.min() < 1e-3:
+        return out
+    fg = dist > threshold_otsu(dist)
+    labels, n = ndimage.label(fg)
+    if n == 0:
+        return out
+    areas = np.bincount(labels.ravel())[1:]
+    big = np.flatnonzero(areas >= 0.01 * s * s)
+    if big.size == 0:
+        return out
+    out[min(big.size, 4) - 1] = 1.0
+    mask = labels == (int(np.argmax(areas)) + 1)
+    ys, xs = np.nonzero(mask)
+    area = float(ys.size)
+    cy, cx = ys.mean(), xs.mean()
+    dy, dx = ys - cy, xs - cx
+    mu20, mu02, mu11 = (dx * dx).mean(), (dy * dy).mean(), (dx * dy).mean()
+    common = np.sqrt(((mu20 - mu02) / 2) ** 2 + mu11 ** 2)
+    big_axis, small_axis = (mu20 + mu02) / 2 + common, (mu20 + mu02) / 2 - common
+    eccentricity = np.sqrt(max(0.0, 1 - small_axis / big_axis)) if big_axis > 0 else 0.0
+    extent = area / ((np.ptp(ys) + 1) * (np.ptp(xs) + 1))
+    has_hole = float(ndimage.binary_fill_holes(mask).sum() > area)
+    boundary = float((mask & ~ndimage.binary_erosion(mask)).sum())
+    compact = boundary ** 2 / (4 * np.pi * area)
+    # Hu moments 1-3 from normalised central moments eta_pq = mu_pq / area^(1 + (p+q)/2) (pixel sums)
+    eta = {pq: (dx ** pq[0] * dy ** pq[1]).sum() / area ** (1 + sum(pq) / 2)
+           for pq in ((2, 0), (0, 2), (1, 1), (3, 0), (0, 3), (2, 1), (1, 2))}
+    hu = np.array([eta[2, 0] + eta[0, 2],
+                   (eta[2, 0] - eta[0, 2]) ** 2 + 4 * eta[1, 1] ** 2,
+                   (eta[3, 0] - 3 * eta[1, 2]) ** 2 + (3 * eta[2, 1] - eta[0, 3]) ** 2])
+    out[4:10] = [fg.mean(), area / (s * s), eccentricity, extent, has_hole, np.log(max(compact, 1e-6)) / 2]
+    out[10:13] = -np.log10(np.abs(hu) + 1e-12) / 10
+    bins = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * 64).astype(np.int64) % 64
+    outline = np.zeros(64)
+    np.maximum.at(outline, bins, np.hypot(dy, dx))
+    spectrum = np.abs(np.fft.rfft(outline))[1:_SHAPE_HARMONICS + 1] / 32.0
+    out[13:] = spectrum / max(outline.mean(), 1e-6)
+    return out
+
+
 @IMAGE_MODELS.register("pixels-colour-texture", aliases=("pixels-color-texture",))
 class PixelsColourTexture(ImageModel):
-    """Downsampled pixels + colour histograms + HOG/LBP texture (numpy / scikit-image, no weights).
+    """Downsampled pixels + colour histograms + HOG/LBP texture + foreground shape (numpy / scikit-image).
 
     Parameters: ``size`` (working resolution, default 64, a multiple of 4 and of ``grid``), ``grid``
-    (cells per side for the regional histograms, default 2).
+    (cells per side for the regional histograms, default 2), ``shape`` (add the foreground-shape
+    block, default True; its model_id then says ``-shape``).
     """
 
     name = "pixels-colour-texture"
@@ -74,10 +137,11 @@ class PixelsColourTexture(ImageModel):
     _PIXELS = 8
     _LBP_P = 8
 
-    def __init__(self, settings, size: int = 64, grid: int = 2) -> None:
+    def __init__(self, settings, size: int = 64, grid: int = 2, shape: bool = True) -> None:
         super().__init__(settings)
         self.size = size
         self.grid = grid
+        self.shape = shape
 
     def check_params(self) -> None:
         if not isinstance(self.size, int) or self.size < 16 or self.size % 4:
@@ -86,18 +150,24 @@ class PixelsColourTexture(ImageModel):
         if not isinstance(self.grid, int) or self.grid < 1 or self.size % self.grid:
             raise self._bad_param("grid", f"grid must be a positive integer dividing size, got {self.grid!r}",
                                   "use e.g. grid=2")
+        if not isinstance(self.shape, bool):
+            raise self._bad_param("shape", f"shape must be true or false, got {self.shape!r}", "use shape=true")
 
     @property
     def model_id(self) -> str:
-        return f"pixels-colour-texture:s{self.size}-g{self.grid}-v{self._VERSION}"
+        return f"pixels-colour-texture:s{self.size}-g{self.grid}{'-shape' if self.shape else ''}-v{self._VERSION}"
 
     def preprocessing(self) -> dict[str, Any]:
         return {"library": "PIL+scikit-image", "size": [self.size, self.size],
                 "resize": "shortest side to size", "interpolation": "bilinear (PIL, antialiased)",
                 "crop": "centre", "mean": None, "std": None}
 
+    def _block_names(self) -> list[str]:
+        return ["pixels", "colour", "hog", "lbp"] + (["shape"] if self.shape else [])
+
     def normalisation(self) -> str:
-        return "per-block centre + l2, 4 equal blocks (pixels, colour, hog, lbp)"
+        names = self._block_names()
+        return f"per-block centre + l2, {len(names)} equal blocks ({', '.join(names)})"
 
     def weights_checksum(self) -> str:
         return "none"
@@ -108,7 +178,7 @@ class PixelsColourTexture(ImageModel):
         cells = 4
         hog = (cells - 1) ** 2 * 2 * 2 * 9
         return (self._PIXELS ** 2 * 3 + regions * (self._HUE_BINS + self._VALUE_BINS) + hog
-                + regions * (self._LBP_P + 2))
+                + regions * (self._LBP_P + 2) + (_SHAPE_DIM if self.shape else 0))
 
     def _load(self) -> None:
         import skimage.feature  # noqa: F401  (fail early if scikit-image is missing)
@@ -145,7 +215,10 @@ class PixelsColourTexture(ImageModel):
                       block_norm="L2-Hys", feature_vector=True)
         blocks = [_block(pixels - 0.5), _block(np.sqrt(np.concatenate(colour))), _block(hog_vec),
                   _block(np.sqrt(np.concatenate(texture)))]
-        return (np.concatenate(blocks) / 2.0).astype(np.float32)  # 4 unit blocks -> unit norm
+        if self.shape:
+            blocks.append(_block(_shape_descriptors(rgb)))
+        # equal-weight unit blocks -> a unit vector
+        return (np.concatenate(blocks) / np.sqrt(len(blocks))).astype(np.float32)
 
 
 @IMAGE_MODELS.register("random-convnet")
@@ -168,10 +241,11 @@ class RandomConvNet(TorchImageModel):
         self.device = device
 
     def check_params(self) -> None:
-        for field, value, low in (("seed", self.seed, 0), ("width", self.width, 1), ("size", self.size, 32)):
+        for field, value, low, example in (("seed", self.seed, 0, 0), ("width", self.width, 1, 16),
+                                           ("size", self.size, 32, 96)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise self._bad_param(field, f"{field} must be an integer >= {low}, got {value!r}",
-                                      f"use e.g. {field}={ {'seed': 0, 'width': 16, 'size': 96}[field] }")
+                                      f"use e.g. {field}={example}")
 
     @property
     def model_id(self) -> str:

@@ -140,8 +140,15 @@ def _reported_page_data(reported: list[ReportedNumber], site: SiteView) -> dict[
     return {"papers": list(papers.values()), "datasets": datasets}
 
 
-def _num(x: Any) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+def _num(x: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, recursively through lists and dicts."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _num(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_num(v) for v in x]
+    return x
 
 
 def _summary_json(site: SiteView, built: str) -> str:
@@ -158,9 +165,9 @@ def _summary_json(site: SiteView, built: str) -> str:
             "reported": [{"label": r.label, "entry": r.entry, "subject": r.subject, "metric": r.metric,
                           "value": r.value, "spread": r.spread, "source": r.source} for r in t.reported],
         })
-    return json.dumps({"schema": "brainvis-bench/leaderboard", "schema_version": 1, "built": built,
-                       "harness_version": HARNESS_VERSION, "tasks": tasks}, indent=1, allow_nan=False,
-                      default=lambda o: None)
+    return json.dumps(_num({"schema": "brainvis-bench/leaderboard", "schema_version": 1, "built": built,
+                            "harness_version": HARNESS_VERSION, "tasks": tasks}), indent=1, allow_nan=False,
+                      default=str)
 
 
 def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = DEFAULT_TITLE,

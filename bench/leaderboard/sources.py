@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -32,7 +33,13 @@ def records_from_mlflow(tracking_uri: str) -> tuple[list[Record], dict[str, str]
     from bench.records.mlflow_store import RecordStore
 
     store = RecordStore(tracking_uri)
-    records = store.records(include_failed=True)
+    try:
+        records = store.records(include_failed=True)
+    except RecordError as exc:
+        # a run that crashed while being written (or is being written now) has no record.json: keep the
+        # finished records, which are complete by construction, and say what was left out
+        warnings.warn(f"failed units are not shown: {exc}", stacklevel=2)
+        records = store.records()
     last: dict[str, str] = {}
     for task in sorted({r.task for r in records}):
         if not _SAFE_NAME.match(task):

@@ -329,6 +329,7 @@ thead th { background: var(--soft); position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.score { font-weight: 600; }
 td.recipe, td.note { font-size: 12px; color: #333; max-width: 22rem; }
+td.recipe { min-width: 13rem; }
 .src, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; color: var(--muted); }
 button.sort { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; color: var(--fg); text-align: left; }
 button.sort::after { content: " \\2195"; color: #9aa4ae; font-weight: 400; }

@@ -32,7 +32,10 @@ def is_tensor(x: Any) -> bool:
 
 
 def to_numpy(x: Any, name: str, *, dtype: Any = np.float64, where: str | None = None) -> np.ndarray:
-    """``x`` (numpy array, torch tensor, nested list) as a numpy array of ``dtype``; NaN/Inf rejected."""
+    """``x`` (numpy array, torch tensor, nested list) as a numpy array of ``dtype``; NaN/Inf rejected.
+
+    ``dtype=None`` keeps a floating dtype as it is (other dtypes become float64).
+    """
     if is_tensor(x):
         x = x.detach().cpu()
         if str(x.dtype) in ("torch.bfloat16", "torch.float16"):
@@ -46,6 +49,8 @@ def to_numpy(x: Any, name: str, *, dtype: Any = np.float64, where: str | None = 
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise MetricInputError(f"'{name}' has non-numeric dtype {arr.dtype}", where=where,
                                fix="pass a numeric numpy array or torch tensor")
+    if dtype is None:
+        dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
     arr = arr.astype(dtype, copy=False)
     if np.issubdtype(arr.dtype, np.floating):
         check_finite(arr, name, where=where)
@@ -71,8 +76,12 @@ def check_ndim(arr: np.ndarray, name: str, expected: str, ndims: tuple[int, ...]
 
 
 def as_feature_matrix(x: Any, name: str, *, where: str | None = None) -> np.ndarray:
-    """Features ``(N, ...)`` flattened to ``(N, D)`` float64 (a 1-D input is rejected)."""
-    arr = to_numpy(x, name, where=where)
+    """Features ``(N, ...)`` flattened to ``(N, D)`` (a 1-D input is rejected).
+
+    Floating inputs keep their dtype (float32 features of 982 images x 184,512 AlexNet units would
+    take 1.4 GB as float64); the correlation helpers convert row blocks to float64 as they go.
+    """
+    arr = to_numpy(x, name, where=where, dtype=None)
     if arr.ndim < 2:
         raise MetricInputError(f"'{name}' has shape {tuple(arr.shape)}; expected (N, D) or (N, ...) features",
                                where=where, fix=f"stack one feature vector per image into '{name}'")

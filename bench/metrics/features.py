@@ -20,8 +20,9 @@ on square images). ``antialias`` as in :mod:`bench.metrics.reconstruction`.
 
 Weights are never downloaded. Each extractor looks, in order, at an explicit ``weights=`` path, then
 ``$TORCH_HOME/hub/checkpoints/<official file name>`` (torch.hub's cache, where torchvision puts
-them), then ``<settings.weights_dir>/torchvision/<official file name>``; CLIP also accepts
-``<weights_dir>/open_clip/`` and ``~/.cache/clip/`` (the OpenAI ``clip`` package cache). Missing
+them), then ``<settings.weights_dir>/torchvision/<official file name>``; CLIP looks in
+``<weights_dir>/open_clip/`` instead, then ``<weights_dir>/open_clip/vit_large_patch14_clip_224.openai/``
+(the HF file names) and ``~/.cache/clip/`` (the OpenAI ``clip`` package cache). Missing
 weights raise :class:`~bench.errors.WeightsMissingError` naming the file, every place looked at,
 and how to get it. Files are read with ``torch.load(weights_only=True)`` (safetensors for
 ``.safetensors``; the OpenAI TorchScript archive with ``torch.jit.load``, tensors only kept).
@@ -61,16 +62,26 @@ _WHERE = "bench.metrics.features"
 class WeightsFile:
     """An official weights file: its name, origin, and how to fetch it on a machine with internet.
 
-    filename:     the official file name (what torch.hub / clip save it as).
-    url:          where it is published.
-    obtain:       a command that downloads it into the torch.hub cache.
-    alternatives: other accepted file names (same weights in another published format).
+    filename:      the official file name (what torch.hub / clip save it as).
+    url:           where it is published.
+    obtain:        a command that downloads it (on a machine with internet).
+    alternatives:  other accepted file names (same weights in another published format).
+    subdir:        its folder under ``settings.weights_dir`` ("torchvision" mirrors torch.hub's
+                   ``checkpoints/`` folder; "open_clip" for CLIP).
+    downloaded_to: where ``obtain`` leaves it (default: the torch.hub cache).
     """
 
     filename: str
     url: str
     obtain: str
     alternatives: tuple[str, ...] = ()
+    subdir: str = "torchvision"
+    downloaded_to: str = ""
+
+    @property
+    def download_location(self) -> str:
+        """Where ``obtain`` leaves the file on the machine that ran it."""
+        return self.downloaded_to or f"~/.cache/torch/hub/checkpoints/{self.filename}"
 
 
 def _torchvision_file(builder: str, tag: str) -> WeightsFile:
@@ -100,15 +111,14 @@ def find_weights(spec: WeightsFile, *, settings=None, path: str | Path | None = 
     """The local file holding ``spec``'s weights, or WeightsMissingError listing every place looked at.
 
     Order: ``path`` (when given, the only place), ``$TORCH_HOME/hub/checkpoints/``,
-    ``<settings.weights_dir>/torchvision/``, then ``extra_dirs``; in each, the official name first,
-    then ``spec.alternatives``.
+    ``<settings.weights_dir>/<spec.subdir>/``, then ``extra_dirs``; in each, the official name
+    first, then ``spec.alternatives``.
     """
     settings = _settings(settings)
     hub = _torch_hub_checkpoints()
-    target = Path(settings.weights_dir) / "torchvision"
-    fix = (f"on a machine with internet run: {spec.obtain}\n  then copy "
-           f"~/.cache/torch/hub/checkpoints/{spec.filename} to {target}/ (or to {hub}/), or pass its path "
-           f"explicitly (weights=...). Source: {spec.url}")
+    target = Path(settings.weights_dir) / spec.subdir
+    fix = (f"on a machine with internet run: {spec.obtain}\n  then copy {spec.download_location} to "
+           f"{target}/ (or to {hub}/), or pass its path explicitly (weights=...). Source: {spec.url}")
     if path is not None:
         p = Path(path).expanduser()
         if p.is_file():
@@ -434,15 +444,21 @@ class ClipImageFeatures(FeatureExtractor):
             return WeightsFile(
                 filename="ViT-L-14.pt",
                 url="https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
-                obtain="python -c \"import open_clip; open_clip.create_model('ViT-L-14', pretrained='openai')\" "
-                       "(or pip install openai-clip; clip.load('ViT-L/14') -> ~/.cache/clip/ViT-L-14.pt)",
-                alternatives=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"))
-        return WeightsFile(filename=f"{self.model_name}.pt", url="(local)",
-                           obtain=f"save the open_clip '{self.model_name}' state dict")
+                obtain="python -c \"import clip; clip.load('ViT-L/14', device='cpu')\" (pip install "
+                       "git+https://github.com/openai/CLIP), or python -c \"import open_clip; "
+                       "open_clip.create_model('ViT-L-14-quickgelu', pretrained='openai')\"",
+                alternatives=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+                subdir="open_clip",
+                downloaded_to="~/.cache/clip/ViT-L-14.pt (clip) or open_clip_model.safetensors from "
+                              "~/.cache/huggingface/hub/models--timm--vit_large_patch14_clip_224.openai/snapshots/*/ "
+                              "(open_clip; keep that name, in <weights_dir>/open_clip/vit_large_patch14_clip_224.openai/)")
+        return WeightsFile(filename=f"{self.model_name}.pt", url="(local)", subdir="open_clip",
+                           obtain=f"save the open_clip '{self.model_name}' state dict with torch.save",
+                           downloaded_to=f"{self.model_name}.pt")
 
     def extra_dirs(self) -> tuple[Path, ...]:
         wd = Path(_settings(self.settings).weights_dir) / "open_clip"
-        return (wd, wd / "vit_large_patch14_clip_224.openai", Path.home() / ".cache" / "clip")
+        return (wd / "vit_large_patch14_clip_224.openai", Path.home() / ".cache" / "clip")
 
     def build(self):
         import logging

@@ -81,7 +81,9 @@ def as_images(x: Any, name: str = "images"):
         raise MetricInputError(f"'{name}' has values in [{lo:.4g}, {hi:.4g}]; expected [0, 1]", where=_WHERE,
                                fix="map decoder outputs to [0, 1] (e.g. (x / 2 + 0.5).clamp(0, 1)) "
                                    "or divide uint8-range floats by 255")
-    return t.clamp_(0.0, 1.0)
+    if lo < 0 or hi > 1:
+        t = t.clamp(0.0, 1.0)          # a copy: never modify the caller's tensor
+    return t
 
 
 def resized_shape(h: int, w: int, size: int | tuple[int, int]) -> tuple[int, int]:

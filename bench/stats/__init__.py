@@ -8,6 +8,7 @@ subjects (seed-averaged) and over matched (subject, seed) units.
 from bench.stats.aggregate import SubmissionSummary, summarise, unit_table
 from bench.stats.compare import Comparison, compare, compare_all
 from bench.stats.corrections import benjamini_hochberg, correct, holm
+from bench.stats.tiers import assign_tiers, compute_tiers
 
-__all__ = ["Comparison", "SubmissionSummary", "benjamini_hochberg", "compare", "compare_all", "correct", "holm",
-           "summarise", "unit_table"]
+__all__ = ["Comparison", "SubmissionSummary", "assign_tiers", "benjamini_hochberg", "compare", "compare_all",
+           "compute_tiers", "correct", "holm", "summarise", "unit_table"]

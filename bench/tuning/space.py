@@ -5,9 +5,10 @@ YAML) and gives each a distribution::
 
     # submissions/spaces/atm.yaml
     description: AlignVis-style ranges for ATM-S
-    metric: val_loss                  # optional; default: the task's selection metric (validation only)
+    metric: val_top1                  # default: the task's selection metric (always a validation metric)
     pruner: {name: median, n_startup_trials: 5, n_warmup_steps: 3}
     sampler: {name: tpe, n_startup_trials: 10}
+    baseline: true                    # a new study's first trial runs the submission's own values
     params:
       recipe.optimizer.lr:        {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
       recipe.optimizer.weight_decay: {type: float, low: 0.0, high: 0.1}
@@ -15,7 +16,9 @@ YAML) and gives each a distribution::
       recipe.epochs:              {type: int, low: 20, high: 80, step: 10}
       encoder.params.dropout:     {type: float, low: 0.1, high: 0.5}
 
-Write floats with a dot (``1.0e-5``): YAML 1.1 reads ``1e-5`` as a string. Paths are checked
+``val_loss`` depends on the batch size (the number of in-batch negatives), the temperature, the loss
+and the image embeddings, so a space that tunes any of those must use ``metric: val_top1``
+(checked). Write floats with a dot (``1.0e-5``): YAML 1.1 reads ``1e-5`` as a string. Paths are checked
 against the submission schema (``bench/config/schema.py``) and, under ``encoder.params``, against
 the parameters the encoder accepts; every bound and choice is checked by building the submission
 with it, so a bad space fails before the first trial, naming the file, the field and the fix.
@@ -39,6 +42,13 @@ from bench.errors import ConfigError
 
 #: Submission fields a search never changes: identity and free labels.
 FIXED_FIELDS = ("name", "description", "authors", "tasks", "tags")
+
+#: Fields that change what ``val_loss`` measures (number of negatives, temperature, loss, targets):
+#: trials that differ in them can only be compared on ``val_top1``.
+LOSS_SCALE_PREFIXES = ("recipe.batch_size", "recipe.temperature.", "recipe.loss", "recipe.mse_weight",
+                       "recipe.exclude_false_negatives", "recipe.normalise", "image_model.")
+
+_MISSING = object()
 
 Scalar = Union[bool, int, float, str, None]
 
@@ -64,6 +74,12 @@ class FloatParam(_Strict):
     def suggest(self, trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
+    def contains(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            return False
+        return self.step is None or math.isclose((value - self.low) / self.step,
+                                                 round((value - self.low) / self.step), abs_tol=1e-9)
+
     def examples(self) -> list[Any]:
         return [self.low, self.high]
 
@@ -85,6 +101,10 @@ class IntParam(_Strict):
     def suggest(self, trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
+    def contains(self, value: Any) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (value - self.low) % self.step == 0)
+
     def examples(self) -> list[Any]:
         return [self.low, self.high]
 
@@ -103,6 +123,9 @@ class CategoricalParam(_Strict):
 
     def suggest(self, trial, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.choices))
+
+    def contains(self, value: Any) -> bool:
+        return any(c == value and isinstance(c, bool) == isinstance(value, bool) for c in self.choices)
 
     def examples(self) -> list[Any]:
         return list(self.choices)
@@ -175,6 +198,8 @@ class SearchSpace(_Strict):
         None, description="objective (validation only); default: the task's selection.metric")
     pruner: PrunerSpec = PrunerSpec()
     sampler: SamplerSpec = SamplerSpec()
+    baseline: bool = Field(True, description="a new study's first trial runs the submission's own values "
+                                             "(those that lie inside the space), so the search starts from them")
     params: dict[str, Param] = Field(min_length=1)
 
     # ---- use --------------------------------------------------------------------------------
@@ -196,6 +221,25 @@ class SearchSpace(_Strict):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def baseline_values(self, submission) -> dict[str, Any]:
+        """The submission's own value of every path that has one inside the space (for the baseline trial)."""
+        data = submission.model_dump(mode="json")
+        out: dict[str, Any] = {}
+        for path, dist in self.params.items():
+            node: Any = data
+            for part in path.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    node = _MISSING
+                    break
+                node = node[part]
+            if node is not _MISSING and dist.contains(node):
+                out[path] = node
+        return out
+
+    def loss_scale_paths(self) -> list[str]:
+        """Paths that change the scale of the training/validation loss (so ``val_loss`` cannot compare trials)."""
+        return [p for p in self.params if p == "image_model" or p.startswith(LOSS_SCALE_PREFIXES)]
 
     # ---- checks -----------------------------------------------------------------------------
     def check_paths(self, where: Path | str | None = None) -> None:

@@ -83,8 +83,9 @@ def open_storage(url: str):
             Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120,
-                          failed_trial_callback=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is "experimental"
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120)
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(f"the storage '{redact(url)}' needs a database driver that is not installed: {exc}",
                           field="--storage", fix="install the driver (e.g. `pip install psycopg2-binary` for "
@@ -189,6 +190,8 @@ class Objective:
                            "optuna.state": "RUNNING"})
         run_id = run.info.run_id
         trial.set_user_attr("mlflow_run_id", run_id)
+        if trial.user_attrs.get("baseline"):
+            _retry(self.client.set_tag, run_id, "bench.baseline", "true")
         params = [Param(k, json_text(v)) for k, v in values.items()]
         params += [Param(f"bench.{k}", str(v)) for k, v in (("subject", cfg.subject), ("split", cfg.split),
                                                               ("unit_seed", cfg.unit_seed),
@@ -377,6 +380,13 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     unit_seed = task.spec.seeds[0] if tune_seed is None else int(tune_seed)
     metric = space.metric or task.spec.selection.metric
     direction = DIRECTIONS[metric]
+    if metric == "val_loss" and space.loss_scale_paths():
+        bad = space.loss_scale_paths()
+        raise ConfigError(f"the objective is val_loss, but {', '.join(bad)} change(s) what the loss measures "
+                          "(batch size = number of negatives, temperature, loss, targets), so trials that differ "
+                          "in them cannot be compared on it", where=Path(space_path), field=f"params.{bad[0]}",
+                          fix="add 'metric: val_top1' to the space file (retrieval among the validation images "
+                              "does not depend on them), or do not tune these fields")
     study_name = study_name or f"{sub.name}__{task.name}"
     if not _NAME.match(study_name):
         raise ConfigError(f"study name '{study_name}' has characters that are not allowed", field="--study-name",
@@ -390,6 +400,7 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     optuna_storage = open_storage(storage)
     study = optuna.create_study(study_name=study_name, storage=optuna_storage, direction=direction,
                                 load_if_exists=True, sampler=space.sampler.build(seed), pruner=space.pruner.build())
+    n_before = len(study.trials)
     existing = {k[len("bench."):]: v for k, v in study.user_attrs.items() if k.startswith("bench.")}
     if existing:
         changed = [k for k in _ATTR_KEYS if k in existing and existing[k] != attrs[k]]
@@ -403,10 +414,12 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
         for k, v in attrs.items():
             study.set_user_attr(f"bench.{k}", v)
         study.set_user_attr("bench.created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        baseline = space.baseline_values(sub.spec) if space.baseline else {}
+        if baseline and n_before == 0:
+            study.enqueue_trial(baseline, user_attrs={"baseline": True}, skip_if_exists=True)
     if study.direction.name.lower() != direction:
         raise ConfigError(f"study '{study_name}' {study.direction.name.lower()}s but '{metric}' needs {direction}",
                           field="--study-name", fix="use a new --study-name")
-    n_before = len(study.trials)
 
     # ---- MLflow parent run ---------------------------------------------------------------------
     from bench.records.mlflow_store import RecordStore

@@ -148,6 +148,14 @@ def test_checksum_covers_what_was_read(copy250):
     assert ThingsEEG2(copy250).checksum(1, "train") != data.checksum
 
 
+def test_checksum_of_small_in_frame_arrays(tmp_path):
+    """Arrays under 64 KB sit inside a pickle frame and are read eagerly: same checksum rules."""
+    root = write_things_eeg2(tmp_path / "d", size=SizeSpec(2, 1, 2, 1, 1, 8), subjects=1, seed=0, variant="100hz")
+    ds = ThingsEEG2(root, variant="100hz")
+    assert not isinstance(safe_load(_eeg_path(root, folder="preprocessed_data"))[KEY], LazyArray)
+    assert ds.load(1, "train").checksum == ds.checksum(1, "train")
+
+
 def test_large_arrays_stay_on_disk_and_averaging_is_chunked(tmp_path, monkeypatch):
     root = write_things_eeg2(tmp_path / "d", size=SizeSpec(20, 5, 4, 4, 5, 16), subjects=1, seed=0)
     content = safe_load(_eeg_path(root))

@@ -14,7 +14,7 @@ from bench.records.schema import Record
 
 N_GALLERY = 200
 K_WAYS = (2, 4, 10, 50, 100)
-HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> $\\frac{1}{0$ &amp;'
 
 
 def task_spec(name: str = "things-eeg2-retrieval-200", subjects=(1, 2, 3, 4, 5), seeds=(0, 1, 2)) -> dict:

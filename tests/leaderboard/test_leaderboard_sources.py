@@ -10,14 +10,24 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.leaderboard import build_site, build_site_from_mlflow, build_site_from_snapshot, import_into_store
 from bench.records.mlflow_store import RecordStore
-from bench.records.snapshot import export_snapshot
+from bench.records.snapshot import export_snapshot, import_snapshot
 from tests.leaderboard.factory import make_board, task_spec
 
 
 @pytest.fixture(scope="module")
 def small_records():
     task = task_spec(subjects=(1, 2), seeds=(0, 1))
-    return make_board({"nice_dreamsim": ("nice_dreamsim", 0.5), "nice_clip": ("nice_clip", 0.3)}, task=task, seed=2)
+    recs = make_board({"nice_dreamsim": ("nice_dreamsim", 0.5), "nice_clip": ("nice_clip", 0.3)}, task=task, seed=2)
+    for r in recs:
+        r.curves = {}                     # keeps the store's per-run figure (and the test) fast
+    return recs
+
+
+@pytest.fixture(scope="module")
+def direct(small_records, tmp_path_factory):
+    out = tmp_path_factory.mktemp("direct") / "site"
+    build_site(small_records, out, n_boot=100)
+    return out
 
 
 def _entries(site):
@@ -25,18 +35,15 @@ def _entries(site):
     return [(e["submission"], e["tier"], round(e["mean"], 12), e["n_units"]) for t in data["tasks"] for e in t["entries"]]
 
 
-def test_snapshot_round_trip_builds_the_same_tables(small_records, tmp_path):
-    direct = tmp_path / "direct"
-    build_site(small_records, direct, n_boot=100)
+def test_snapshot_round_trip_builds_the_same_tables(small_records, direct, tmp_path):
     snap = export_snapshot(small_records, tmp_path / "results.json")
     from_snap = tmp_path / "from-snapshot"
     build_site_from_snapshot(snap, from_snap, n_boot=100)
     assert _entries(from_snap) == _entries(direct)
-    page = (from_snap / "index.html").read_text()
-    assert "results last updated" in page                       # the snapshot's creation time
+    assert "results last updated" in (from_snap / "index.html").read_text()      # the snapshot's creation time
 
 
-def test_mlflow_build_import_and_cli(small_records, tmp_path):
+def test_mlflow_import_build_and_cli(small_records, direct, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     store = RecordStore(uri)
     half = small_records[: len(small_records) // 2]
@@ -44,37 +51,27 @@ def test_mlflow_build_import_and_cli(small_records, tmp_path):
         store.write(r)
     snap = export_snapshot(small_records, tmp_path / "all.json")
 
-    report = import_into_store(json_records(snap), uri)
+    report = import_into_store(import_snapshot(snap), uri)
     assert len(report.written) == len(small_records) - len(half) and len(report.already_present) == len(half)
-    assert import_into_store(json_records(snap), uri).written == []  # idempotent
+    assert import_into_store(import_snapshot(snap), uri).written == []         # idempotent by key
 
     site = tmp_path / "from-mlflow"
     build_site_from_mlflow(uri, site, n_boot=100)
-    direct = tmp_path / "direct"
-    build_site(small_records, direct, n_boot=100)
     assert _entries(site) == _entries(direct)
+    assert "results last updated" in (site / "index.html").read_text()
 
     runner = CliRunner()
-    out = tmp_path / "cli-site"
-    res = runner.invoke(app, ["leaderboard", "build", "--out", str(out), "--tracking-uri", uri, "--correction", "bh",
-                              "--bootstrap", "100"])
-    assert res.exit_code == 0, res.output
-    assert "Benjamini" in (out / "about.html").read_text() or "bh" in (out / "about.html").read_text()
-    exported = tmp_path / "exported.json"
+    exported = tmp_path / "snaps" / "exported.json"
     res = runner.invoke(app, ["leaderboard", "export", "--out", str(exported), "--tracking-uri", uri])
     assert res.exit_code == 0 and f"wrote {len(small_records)} records" in res.output
-    res = runner.invoke(app, ["leaderboard", "build", "--out", str(tmp_path / "snap-site"), "--snapshot",
-                              str(tmp_path), "--bootstrap", "100"])      # a folder of snapshots
+    out = tmp_path / "cli-site"
+    res = runner.invoke(app, ["leaderboard", "build", "--out", str(out), "--snapshot", str(exported.parent),
+                              "--correction", "bh", "--bootstrap", "100"])           # a folder of snapshots
     assert res.exit_code == 0, res.output
-    uri2 = f"sqlite:///{tmp_path / 'other.db'}"
-    res = runner.invoke(app, ["leaderboard", "import", str(exported), "--tracking-uri", uri2])
-    assert res.exit_code == 0 and f"{len(small_records)} records written" in res.output
-
-
-def json_records(path):
-    from bench.records.snapshot import import_snapshot
-
-    return import_snapshot(path)
+    assert _entries(out) == _entries(direct)
+    assert "Benjamini" in (out / "about.html").read_text()
+    res = runner.invoke(app, ["leaderboard", "import", str(exported), "--tracking-uri", uri])
+    assert res.exit_code == 0 and f"{len(small_records)} already in the store" in res.output
 
 
 def test_cli_rejects_unknown_correction(tmp_path):

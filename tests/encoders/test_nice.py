@@ -1,0 +1,94 @@
+"""NICE: published size, flatten sizes, and the speed reformulation is the same function."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.encoders import n_parameters
+from bench.encoders.nice import NICE, NiceConvBlock, elu
+
+
+def make(n_chans=63, n_times=250, d=768, **kw) -> NICE:
+    torch.manual_seed(0)
+    return NICE(n_chans=n_chans, n_times=n_times, sfreq=250.0, n_outputs=d, **kw)
+
+
+def test_parameter_count_matches_the_paper():
+    # 1040 + 80 + 100840 + 80 + 1640 (conv block) + 1106688 + 590592 + 1536 (projection head)
+    assert n_parameters(make()) == 1_802_496
+
+
+@pytest.mark.parametrize("shape,features", [((63, 250), 1440), ((17, 100), 240), ((271, 201), 1040)])
+def test_flatten_size_from_shape(shape, features):
+    block = NiceConvBlock(*shape)
+    assert block.n_features == features
+    for impl in ("fast", "literal"):
+        block.impl = impl
+        assert block(torch.randn(2, *shape)).shape == (2, features)
+
+
+def test_composed_kernel_is_conv_then_average_pool():
+    block = NiceConvBlock(1, 200)
+    x = torch.randn(3, 1, 1, 200)
+    conv = block.tsconv[0]
+    literal = F.avg_pool2d(F.conv2d(x, conv.weight, conv.bias), (1, 51), (1, 5))          # (3, 40, 1, J)
+    kernel = block.composed_kernel()
+    assert kernel.shape == (40, 75)
+    fused = F.conv2d(x, kernel.view(40, 1, 1, 75), conv.bias, stride=(1, 5))
+    torch.testing.assert_close(fused, literal, atol=1e-6, rtol=1e-5)
+
+
+def _no_dropout(model: NICE) -> NICE:
+    model.block.tsconv[7].p = 0.0
+    model.head[1].fn[2].p = 0.0
+    return model
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("shape", [(63, 250), (17, 100), (271, 201)])
+def test_reformulation_equals_literal(mode, shape):
+    model = _no_dropout(make(*shape, d=64)).double()
+    getattr(model, mode)()
+    x = torch.randn(6, *shape, dtype=torch.float64)
+    outs, grads = [], []
+    for impl in ("literal", "fast"):
+        model.impl = impl
+        out = model(x)
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.sin().mean(), list(model.parameters())))
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-10, rtol=1e-9)
+    for name, (ga, gb) in zip([n for n, _ in model.named_parameters()], zip(*grads)):
+        torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-7, msg=name)
+
+
+def test_reformulation_float32_within_1e5_and_same_running_stats():
+    a, b = make(d=128), make(d=128)
+    b.load_state_dict(a.state_dict())
+    a.impl, b.impl = "literal", "fast"
+    x = torch.randn(8, 63, 250)
+    a.train(), b.train()
+    a(x), b(x)  # one training-mode pass updates the BatchNorm running statistics
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(vb, va, atol=1e-5, rtol=1e-4, msg=k)
+    a.eval(), b.eval()
+    with torch.no_grad():
+        assert (a(x) - b(x)).abs().max() < 1e-5
+
+
+def test_checkpoints_are_interchangeable_between_impls():
+    fast = make(17, 100, d=32)
+    literal = make(17, 100, d=32, impl="literal")
+    assert fast.state_dict().keys() == literal.state_dict().keys()
+    literal.load_state_dict(fast.state_dict(), strict=True)
+
+
+def test_elu_matches_torch():
+    x = torch.linspace(-6, 6, 1001, dtype=torch.float64, requires_grad=True)
+    ours = elu(x)
+    ref = F.elu(x)
+    torch.testing.assert_close(ours, ref)
+    g1, = torch.autograd.grad(ours.sum(), x)
+    g2, = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g1, g2)
