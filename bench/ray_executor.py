@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from bench.errors import ConfigError
 from bench.runner import Executor, PlannedUnit, execute_unit
@@ -111,7 +111,8 @@ def _check_resources(ray, num_cpus: float, num_gpus: float) -> None:
 
 
 def make_ray_executor(address: str | None = None, num_cpus_per_unit: float = 1, num_gpus_per_unit: float = 0.0,
-                      init_kwargs: dict[str, Any] | None = None, max_retries: int = 0) -> Executor:
+                      init_kwargs: dict[str, Any] | None = None, max_retries: int = 0,
+                      run_unit: Callable[[PlannedUnit, Settings], Record] | None = None) -> Executor:
     """An :data:`~bench.runner.Executor` that runs each unit as one Ray task.
 
     address:           see the module docstring (None: a private local cluster on loopback).
@@ -120,6 +121,8 @@ def make_ray_executor(address: str | None = None, num_cpus_per_unit: float = 1, 
     init_kwargs:       extra ``ray.init`` arguments (``num_cpus`` of a local cluster, ``runtime_env`` ...).
     max_retries:       times Ray re-runs a unit whose *worker process died* (a unit that raises is never
                        retried: it is recorded as failed).
+    run_unit:          what a task runs (default: ``execute_unit`` with the worker environment); any
+                       importable top-level function ``(planned, settings) -> Record``.
 
     Records are yielded as units complete (``ray.wait``), in completion order.
     """
@@ -143,7 +146,7 @@ def make_ray_executor(address: str | None = None, num_cpus_per_unit: float = 1, 
             _check_resources(ray, num_cpus_per_unit, num_gpus_per_unit)
             unit_settings = settings if settings.num_threads else settings.with_(
                 num_threads=max(1, math.ceil(num_cpus_per_unit)))
-            task = ray.remote(_run_unit).options(num_cpus=num_cpus_per_unit, num_gpus=num_gpus_per_unit,
+            task = ray.remote(run_unit or _run_unit).options(num_cpus=num_cpus_per_unit, num_gpus=num_gpus_per_unit,
                                                  max_retries=max_retries, retry_exceptions=False,
                                                  name="bench-unit")
             refs = {task.remote(p, unit_settings): p for p in units}

@@ -80,13 +80,16 @@ def describe(root: Path, dataset: str = "things-eeg2", variant: str | None = Non
     from bench.data.simulate import read_simulation_info
     from bench.errors import BenchError
 
+    from bench.settings import load_settings
+
     root = Path(root)
     cls = DATASETS.get(dataset)
     if variant is None and dataset == "things-eeg2":
         from bench.data.things_eeg2 import detect_variant
 
         variant = detect_variant(root)
-    ds = cls(root, variant=variant)
+    cache_dir = load_settings().cache_dir  # checksum sidecars: a file is hashed once
+    ds = cls(root, variant=variant, cache_dir=cache_dir)
     report: dict = {"root": str(root), "dataset": dataset, "variant": ds.variant,
                     "simulated": read_simulation_info(root), "subjects": [], "files": [], "images": {},
                     "problems": []}
@@ -111,7 +114,7 @@ def describe(root: Path, dataset: str = "things-eeg2", variant: str | None = Non
                              t0=float(eeg.times[0]), t1=float(eeg.times[-1]),
                              megabytes=round(eeg.path.stat().st_size / 1e6, 1))
                 if not quick:
-                    entry["sha256"] = file_sha256(eeg.path)
+                    entry["sha256"] = file_sha256(eeg.path, cache_dir)
             except BenchError:
                 pass  # reported by validate()
             report["files"].append(entry)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 
 class Strict(BaseModel):
@@ -131,8 +131,45 @@ class RecipeSpec(Strict):
     grad_clip: float | None = None
 
 
+RECONSTRUCTION_BASELINES = ("retrieval-nearest-train", "ground-truth", "shuffled-ground-truth")
+
+
+class ReconstructionsSpec(Strict):
+    """Where a submission's image reconstructions come from (reconstruction tasks only; exactly one source).
+
+    folder:    ``<folder>/<test image id>.png|.jpg|.jpeg`` (one sample) or ``<folder>/<test image id>/<k>.png``
+               (k = 0, 1, ...: several samples); test image ids contain '/', so the folders mirror
+               them. ``{subject}`` (e.g. ``recs/sub-{subject:02d}``) is replaced by the unit's subject.
+               Relative paths are relative to the working directory. See ``bench/tasks/reconstruction.py``.
+    generator: ``"package.module:function"`` called as ``function(brain_embeddings, test_image_ids, **context)``
+               after the submission's encoder is trained (validation-only selection); ``params`` are
+               passed as keyword arguments. The contract is in ``bench/tasks/reconstruction.py``.
+    baseline:  a built-in reconstructor: ``retrieval-nearest-train`` (the training image whose image
+               embedding is nearest to the brain embedding; trains the encoder), ``ground-truth`` and
+               ``shuffled-ground-truth`` (a seeded derangement), the sanity bounds of every metric.
+    """
+
+    folder: str | None = None
+    generator: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    baseline: Literal["retrieval-nearest-train", "ground-truth", "shuffled-ground-truth"] | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the generator")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "ReconstructionsSpec":
+        given = [k for k in ("folder", "generator", "baseline") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of folder / generator / baseline (got {given or 'none'})")
+        if self.params and self.generator is None:
+            raise ValueError("'params' are keyword arguments of a generator; remove them or use 'generator'")
+        return self
+
+
 class SubmissionSpec(Strict):
-    """A brain encoder x an image model x a training recipe (``submissions/<name>.yaml``)."""
+    """A brain encoder x an image model x a training recipe (``submissions/<name>.yaml``).
+
+    ``reconstructions`` (optional) says where image reconstructions come from on reconstruction
+    tasks; absent, it is left out of the spec's dump and hash, so other submissions are unchanged.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
@@ -142,6 +179,15 @@ class SubmissionSpec(Strict):
     image_model: ComponentSpec
     recipe: RecipeSpec = RecipeSpec()
     tags: dict[str, str] = Field(default_factory=dict, description="free labels shown on the leaderboard")
+    reconstructions: ReconstructionsSpec | None = Field(
+        None, description="reconstruction tasks: a folder of images, a generator entry point, or a baseline")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_reconstructions(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("reconstructions", 0) is None:
+            del data["reconstructions"]          # keeps the dump (and hash) of other submissions unchanged
+        return data
 
     @model_validator(mode="after")
     def _loss_fields(self) -> "SubmissionSpec":

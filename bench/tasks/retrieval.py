@@ -110,10 +110,19 @@ class Retrieval(TaskKind):
 
         ds = open_dataset(task.dataset, settings)
         load_kw = dict(channels=task.dataset.channels, time_window=task.dataset.time_window)
-        train_parts = [ds.load(s, "train", repetitions=task.dataset.train_repetitions, **load_kw)
-                       for s in self.train_subjects(unit)]
-        train = train_parts[0] if len(train_parts) == 1 else BrainData.concat(train_parts)
-        del train_parts
+        if task.scheme == "leave-one-subject-out":
+            # Nine subjects at once: each is cached once on disk (repetitions averaged while streaming,
+            # float16 when safe) and pooled without a concatenated copy; rows are read from the cache
+            # files only when the training/validation sets are built (bench/data/pooling.py).
+            from bench.data.pooling import pool_subjects
+
+            train = pool_subjects(ds, self.train_subjects(unit), cache_dir=settings.cache_dir,
+                                  repetitions=task.dataset.train_repetitions, **load_kw)
+        else:
+            train_parts = [ds.load(s, "train", repetitions=task.dataset.train_repetitions, **load_kw)
+                           for s in self.train_subjects(unit)]
+            train = train_parts[0] if len(train_parts) == 1 else BrainData.concat(train_parts)
+            del train_parts
         timings["load_train"] = time.perf_counter() - t0
 
         tr_idx, va_idx = validation_split(train.image_ids, train.concepts, by=task.validation.by,
@@ -135,7 +144,8 @@ class Retrieval(TaskKind):
         targets = _l2(train_emb - centre)
 
         def training_set(idx: np.ndarray) -> TrainingSet:
-            return TrainingSet(signals=torch.from_numpy(np.ascontiguousarray(train.signals[idx])),
+            rows = train.take(idx) if hasattr(train, "take") else np.ascontiguousarray(train.signals[idx])
+            return TrainingSet(signals=torch.from_numpy(rows),
                                targets=torch.from_numpy(targets[row_image[idx]]),
                                image_index=torch.from_numpy(row_image[idx]),
                                concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),

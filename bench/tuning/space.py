@@ -366,7 +366,11 @@ def load_space(path: Path | str) -> SearchSpace:
     try:
         space = SearchSpace.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, path, SearchSpace) from None
+        err = validation_error(exc, path, SearchSpace)
+        raise ConfigError(err.what.replace("bench/config/schema.py", "bench/tuning/space.py"), where=path,
+                          field=err.field, fix="correct the field(s) above; distributions are {type: float|int, "
+                                               "low, high, log?, step?} or {type: categorical, choices: [...]}"
+                          ) from None
     space.check_paths(path)
     return space
 

@@ -182,7 +182,8 @@ class Objective:
         cfg = self.config
         values = self.space.suggest(trial)
         for key, value in (("subject", cfg.subject), ("split", cfg.split), ("unit_seed", cfg.unit_seed),
-                           ("sampler_seed", self.sampler_seed), ("metric", cfg.metric)):
+                           ("sampler_seed", self.sampler_seed), ("metric", cfg.metric),
+                           ("worker_pid", os.getpid())):
             trial.set_user_attr(key, value)
         run = _retry(self.client.create_run, cfg.experiment_id, run_name=f"{cfg.study_name}#{trial.number}",
                      tags={"mlflow.parentRunId": cfg.parent_run_id, "bench.kind": "trial",

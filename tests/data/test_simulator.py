@@ -357,3 +357,36 @@ def test_noise_is_coloured_with_alpha_and_independent_per_repetition():
     assert noise.var() == pytest.approx(1.0, rel=0.15)
     r = np.corrcoef(noise[:, 0].ravel(), noise[:, 1].ravel())[0, 1]
     assert abs(r) < 0.05  # repetitions have independent noise
+
+
+@pytest.mark.slow
+def test_streaming_a_payload_over_4_gib_uses_binbytes8_and_stays_lazy(tmp_path):
+    """The full-size path: > 4 GiB of float64 streamed with O(block) memory, read back lazily."""
+    import resource
+
+    from bench.data.things_eeg2 import LazyArray, safe_load
+
+    rows, row = 4100, (4, 63, 520)  # 4100 * 4 * 63 * 520 * 8 bytes = 4.3 GB
+    block = np.arange(np.prod(row), dtype=np.float64).reshape(1, *row)
+
+    def blocks():
+        buf = np.empty((100, *row))
+        for i in range(0, rows, 100):
+            buf[:] = block + np.arange(i, i + 100).reshape(-1, 1, 1, 1)
+            yield buf[: min(100, rows - i)]
+
+    array = StreamedArray((rows, *row), np.float64, blocks)
+    assert array.nbytes > 0xFFFFFFFF
+    path = tmp_path / "big.npy"
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(path, "wb") as fh:
+        dump_pickle_streamed({"preprocessed_eeg_data": array, "ch_names": ["a"], "times": np.zeros(3)}, fh)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert grown_mb < 500
+    raw = path.read_bytes()[:4096]
+    assert pickle.BINBYTES8 + array.nbytes.to_bytes(8, "little") in raw
+    loaded = safe_load(path)
+    data = loaded["preprocessed_eeg_data"]
+    assert isinstance(data, LazyArray) and data.shape == (rows, *row)
+    assert np.array_equal(data.read(4099, 4100)[0], block[0] + 4099)
+    assert np.array_equal(data.read(0, 1)[0], block[0])

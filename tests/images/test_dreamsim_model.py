@@ -10,6 +10,10 @@ from PIL import Image
 from bench.images import build_image_model
 from tests.images.fake_weights import plant_dreamsim
 
+# dreamsim itself (the reference calls below) wraps its model in peft twice and warns about it
+pytestmark = pytest.mark.filterwarnings("ignore:Already found a `peft_config` attribute",
+                                        "ignore:.*weight_norm.*is deprecated")
+
 
 def _reference(cache_dir, dreamsim_type, images):
     """What dreamsim itself computes with its own preprocess, one image at a time."""

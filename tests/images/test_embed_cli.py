@@ -32,7 +32,7 @@ def test_pixels_colour_texture_from_cli(image_dir, tmp_path):
     out = _run("--model", "pixels-colour-texture", "--images", str(image_dir), "--cache-dir", str(tmp_path / "c"),
                "--no-progress")
     assert out.exit_code == 0, out.output
-    assert "8 x 646 float32" in out.output
+    assert "8 x 667 float32" in out.output
 
 
 def test_bad_inputs_raise_bench_errors(image_dir, tmp_path):

@@ -47,7 +47,7 @@ def test_names_and_sidecar_say_what_is_inside(settings, image_set):
     model = build_image_model("pixels-colour-texture", {}, settings)
     embed_image_set(model, image_set, settings, progress=False)
     entry = cache_entry(model, image_set, settings)
-    assert entry.npy.parent == settings.embedding_cache / "pixels-colour-texture_s64-g2-v1"
+    assert entry.npy.parent == settings.embedding_cache / "pixels-colour-texture_s64-g2-shape-v1"
     assert entry.npy.name.startswith(f"tiny-n{len(image_set)}-") and entry.npy.name.endswith(".npy")
     meta = json.loads(entry.sidecar.read_text())
     assert meta["key"] == entry.key and meta["key_sha256"] == entry.digest
@@ -58,7 +58,7 @@ def test_names_and_sidecar_say_what_is_inside(settings, image_set):
                                         "n": len(image_set)}
     assert meta["shape"] == [len(image_set), model.dim]
     assert meta["image_set"]["first_ids"][0] == image_set.ids[0]
-    assert meta["model"]["params"] == {"size": 64, "grid": 2}
+    assert meta["model"]["params"] == {"size": 64, "grid": 2, "shape": True}
     assert not list(entry.npy.parent.glob("*.tmp")), "temporary files left behind"
 
 

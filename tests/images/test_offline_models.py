@@ -49,7 +49,7 @@ def test_random_convnet_identity_follows_seed(settings):
 def test_pixels_colour_texture_identity(settings):
     m = build_image_model("pixels-colour-texture", {"size": 32}, settings)
     assert m.weights_checksum() == "none"
-    assert m.model_id == "pixels-colour-texture:s32-g2-v1"
+    assert m.model_id == "pixels-colour-texture:s32-g2-shape-v1"
     assert m.embed([Image.new("RGB", (50, 30), (0, 0, 255))]).shape == (1, m.dim)
 
 
@@ -87,3 +87,28 @@ def test_fast_enough_for_the_demo(settings, name):
     model.embed(images)
     rate = len(images) / (time.perf_counter() - t0)
     assert rate > 60, f"{name}: {rate:.0f} images/s"
+
+
+def _ridge_cv_r2(x: np.ndarray, y: np.ndarray, alpha: float = 1.0, folds: int = 5) -> np.ndarray:
+    """Cross-validated R^2 per column of ``y`` of a ridge regression on ``x`` (numpy only)."""
+    pred = np.empty_like(y)
+    for k in range(folds):
+        test = np.arange(len(x)) % folds == k
+        xm, ym = x[~test].mean(0), y[~test].mean(0)
+        a, b = x[~test] - xm, y[~test] - ym
+        w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ b)
+        pred[test] = (x[test] - xm) @ w + ym
+    return 1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+
+
+@pytest.mark.parametrize("name, mean_r2", [("pixels-colour-texture", 0.3), ("random-convnet", 0.2)])
+def test_recovers_the_simulators_features(settings, name, mean_r2):
+    """The simulator draws each stimulus from 16 latent features; the embeddings predict them linearly."""
+    simulate = pytest.importorskip("bench.data.simulate.things_eeg2")
+    stimuli = pytest.importorskip("bench.data.simulate.stimuli")
+    features = simulate.ThingsEEG2Simulation("tiny", 0).features("train")[:300]
+    images = [Image.fromarray(stimuli.render(f, 64)) for f in features]
+    emb = build_image_model(name, {}, settings).embed(images).astype(np.float64)
+    r2 = dict(zip(stimuli.FEATURE_NAMES, _ridge_cv_r2(emb, features, alpha=0.1)))
+    assert np.mean(list(r2.values())) > mean_r2, r2
+    assert min(r2["hue_x"], r2["hue_y"], r2["bg_lightness"]) > 0.6, r2

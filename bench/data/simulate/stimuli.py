@@ -119,10 +119,17 @@ def render(features: np.ndarray, size: int) -> np.ndarray:
     else:
         offsets, obj_scale = [(0.0, -0.5), (-0.5, 0.4), (0.5, 0.4)], 0.5 * scale
     alpha = np.zeros_like(u)
+    reach = obj_scale * (1 + depth) * max(aspect, 1 / aspect) + 8 * soft  # beyond it alpha < 4e-4
     for ox, oy in offsets:
         cx = x0 + scale * (ox * cos_t - oy * sin_t)
         cy = y0 + scale * (ox * sin_t + oy * cos_t)
-        du, dv = u - np.float32(cx), v - np.float32(cy)
+        # work on the object's bounding box only
+        c0 = [max(0, int((c - reach + 1) / 2 * size)) for c in (cx, cy)]
+        c1 = [min(size, int(np.ceil((c + reach + 1) / 2 * size))) for c in (cx, cy)]
+        if c1[0] <= c0[0] or c1[1] <= c0[1]:
+            continue
+        box = (slice(c0[1], c1[1]), slice(c0[0], c1[0]))
+        du, dv = u[box] - np.float32(cx), v[box] - np.float32(cy)
         ru = (du * cos_t + dv * sin_t) / np.float32(aspect)
         rv = (-du * sin_t + dv * cos_t) * np.float32(aspect)
         rho = np.sqrt(ru * ru + rv * rv)
@@ -130,7 +137,7 @@ def render(features: np.ndarray, size: int) -> np.ndarray:
         a = 1 / (1 + np.exp(np.clip((rho - radius) / soft, -30, 30)))
         if hole > 0:
             a *= 1 / (1 + np.exp(np.clip(-(rho - hole * radius) / soft, -30, 30)))
-        alpha = 1 - (1 - alpha) * (1 - a)
+        alpha[box] = 1 - (1 - alpha[box]) * (1 - a)
     grating = 0.5 + 0.5 * contrast * np.sin(2 * np.pi * freq * (u * cos_t + v * sin_t) / scale)
     obj_rgb = np.array(colorsys.hsv_to_rgb(hue, sat, 1.0), dtype=np.float32)
     obj = (0.35 + 0.6 * grating)[..., None] * obj_rgb

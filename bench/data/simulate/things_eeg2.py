@@ -261,7 +261,7 @@ def _write_images(sim: ThingsEEG2Simulation, out: Path, progress: bool, workers:
             jobs.append((str(d / name), f, sim.spec.image_size))
     pixels = len(jobs) * sim.spec.image_size ** 2
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if pixels > 2e8 else 1
+        workers = min(os.cpu_count() or 1, 8) if pixels > 5e7 else 1
     bar = tqdm(total=len(jobs), desc="images", unit="img", disable=not progress, leave=False)
     if workers <= 1:
         for job in jobs:
