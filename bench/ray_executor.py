@@ -146,9 +146,9 @@ def make_ray_executor(address: str | None = None, num_cpus_per_unit: float = 1, 
             _check_resources(ray, num_cpus_per_unit, num_gpus_per_unit)
             unit_settings = settings if settings.num_threads else settings.with_(
                 num_threads=max(1, math.ceil(num_cpus_per_unit)))
-            task = ray.remote(run_unit or _run_unit).options(num_cpus=num_cpus_per_unit, num_gpus=num_gpus_per_unit,
-                                                 max_retries=max_retries, retry_exceptions=False,
-                                                 name="bench-unit")
+            task = ray.remote(run_unit or _run_unit).options(
+                num_cpus=num_cpus_per_unit, num_gpus=num_gpus_per_unit, max_retries=max_retries,
+                retry_exceptions=False, name="bench-unit")
             refs = {task.remote(p, unit_settings): p for p in units}
             pending = list(refs)
             while pending:

@@ -108,12 +108,15 @@ def _stop_group(process: subprocess.Popen, timeout: float) -> None:
 
 def start_mlflow_server(backend_uri: str, artifact_root: str | Path, port: int | None = None, *,
                         host: str = "127.0.0.1", proxy_artifacts: bool = True, workers: int = 1,
-                        timeout: float = 90.0, log_path: str | Path | None = None) -> MlflowServer:
+                        timeout: float = 90.0, log_path: str | Path | None = None,
+                        job_execution: bool = False) -> MlflowServer:
     """Start ``mlflow server`` on ``host:port`` and wait until ``/health`` answers.
 
     backend_uri:   ``sqlite:///abs/path.db`` or ``postgresql://...``.
     artifact_root: local folder for artifacts (created).
     port:          default: a free port.
+    job_execution: MLflow 3's background job runner (GenAI evaluation jobs; ~8 extra processes). The
+                   record store does not use it, so it is off unless asked for.
     Raises :class:`RecordError` (with the server's log tail) when it does not come up in ``timeout`` s.
     """
     port = port or free_port(host)
@@ -126,7 +129,8 @@ def start_mlflow_server(backend_uri: str, artifact_root: str | Path, port: int |
         cmd += ["--serve-artifacts", "--artifacts-destination", str(artifact_root)]
     else:
         cmd += ["--no-serve-artifacts", "--default-artifact-root", str(artifact_root)]
-    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if job_execution else "false"}
     log = open(log_path, "ab")
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = MlflowServer(process, f"http://{host}:{port}", backend_uri, artifact_root, log_path, log)

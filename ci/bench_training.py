@@ -6,12 +6,14 @@ batch 128, D = 768), printed per training epoch (extrapolated from measured step
 - ours:   ``bench.training.fit`` (in-memory batches, NICE conv block reformulated), train time only;
 - naive:  the published style: a ``Dataset`` whose ``__getitem__`` returns one item, a
           ``DataLoader`` with the default collate, the literal NICE ops (Conv2d + AvgPool2d);
-- floor:  model FLOPs per epoch (forward + backward, counted with ``FlopCounterMode`` on our
-          formulation) / the measured peak matmul throughput of this device (large matmul in the
-          training dtype);
+- floor:  model FLOPs per epoch (forward + backward, counted with ``FlopCounterMode`` on the
+          formulation we run, the one with the fewest FLOPs: the strictest floor) / the measured
+          peak matmul throughput of this device (large matmul in the training dtype); the floors
+          of the composed-kernel and literal formulations are printed too;
 - the ratios ours / naive and ours / floor, peak memory (RSS on CPU, allocated on CUDA), and the
-  NICE-block variants tried: literal NCHW, literal channels-last, composed kernel NCHW, the fast GEMM
-  path, and the fast path under ``torch.compile`` (skipped with --quick / --no-compile).
+  NICE-block variants tried: literal NCHW, literal channels-last, composed kernel as an NCHW conv,
+  composed kernel as a GEMM, box-first GEMM ("fast", the default), and the fast path under
+  ``torch.compile`` (skipped with --quick / --no-compile).
 
 Every measurement runs in its own subprocess (clean peak memory, no allocator or compile state
 carried over). Timings are the minimum over measured steps (the median is shown too): on a shared
@@ -141,7 +143,7 @@ def _nice_block_variant(model, variant: str):
     import torch.nn.functional as F
 
     block = model.block
-    if variant in ("literal", "fast"):
+    if variant in ("literal", "composed", "fast"):
         block.impl = variant
         return model
     if variant == "literal-channels-last":
@@ -257,7 +259,7 @@ def worker_flops(spec: dict) -> dict:
 
     size = SIZES[spec["size"]]
     out = {}
-    for impl in ("fast", "literal"):
+    for impl in ("fast", "composed", "literal"):
         model = _model(spec, impl).train()
         x, y = _data(torch, BATCH, size)
         with FlopCounterMode(display=False) as counter:
@@ -367,28 +369,36 @@ def main(argv: list[str] | None = None) -> dict:
             ours = run_worker({**spec, "kind": "ours", "steps": steps, "epochs": epochs})
             naive = run_worker({**spec, "kind": "naive", "steps": max(2, steps // 2 if args.quick else steps)})
             floor_s = flops["flops_fast"] * steps_per_epoch / peak["peak_flops"]
+            floor_composed = flops["flops_composed"] * steps_per_epoch / peak["peak_flops"]
+            floor_literal = flops["flops_literal"] * steps_per_epoch / peak["peak_flops"]
             ours_epoch = ours["step_s"] * steps_per_epoch
             naive_epoch = naive["step_s"] * steps_per_epoch
             row = {"encoder": encoder, "size": size_name, "input": f"{BATCH}x{size['n_chans']}x{size['n_times']}",
                    "n_items": size["n_items"], "steps_per_epoch": steps_per_epoch,
-                   "flops_per_step": flops["flops_fast"], "flops_per_step_literal": flops["flops_literal"],
+                   "flops_per_step": flops["flops_fast"], "flops_per_step_composed": flops["flops_composed"],
+                   "flops_per_step_literal": flops["flops_literal"],
+                   "floor_composed_epoch_s": floor_composed, "floor_literal_epoch_s": floor_literal,
                    "ours_epoch_s": ours_epoch, "ours_epoch_s_median": ours["step_s_median"] * steps_per_epoch,
                    "naive_epoch_s": naive_epoch, "floor_epoch_s": floor_s,
                    "ours_over_naive": ours_epoch / naive_epoch, "ours_over_floor": ours_epoch / floor_s,
                    "ours_memory_mb": ours["memory_mb"], "naive_memory_mb": naive["memory_mb"], "variants": {}}
             print(f"== {encoder} {size_name}: batch {row['input']}, N = {size['n_items']} "
                   f"({steps_per_epoch} steps/epoch), {flops['flops_fast'] / 1e9:.2f} GFLOP/step "
-                  f"(literal ops: {flops['flops_literal'] / 1e9:.2f})")
+                  f"(composed kernel: {flops['flops_composed'] / 1e9:.2f}, literal ops: "
+                  f"{flops['flops_literal'] / 1e9:.2f})")
             print(f"   ours  {_fmt_s(ours_epoch)}/epoch  (median {_fmt_s(row['ours_epoch_s_median'])}), "
                   f"peak mem +{ours['memory_mb']:.0f} MB")
             print(f"   naive {_fmt_s(naive_epoch)}/epoch  (per-item Dataset + DataLoader + literal ops), "
                   f"peak mem +{naive['memory_mb']:.0f} MB")
-            print(f"   floor {_fmt_s(floor_s)}/epoch  (FLOPs / peak matmul)")
-            print(f"   ours/naive = {row['ours_over_naive']:.2f}   ours/floor = {row['ours_over_floor']:.2f}")
+            print(f"   floor {_fmt_s(floor_s)}/epoch  (FLOPs run / peak matmul; on the composed-kernel FLOPs "
+                  f"{_fmt_s(floor_composed).strip()}, on the literal FLOPs {_fmt_s(floor_literal).strip()})")
+            print(f"   ours/naive = {row['ours_over_naive']:.2f}   ours/floor = {row['ours_over_floor']:.2f}   "
+                  f"(vs composed-kernel floor {ours_epoch / floor_composed:.2f}, literal floor "
+                  f"{ours_epoch / floor_literal:.2f})")
             if not args.no_variants:
-                variants = ["literal", "literal-channels-last", "composed-nchw", "fast"]
+                variants = ["literal", "literal-channels-last", "composed-nchw", "composed", "fast"]
                 if encoder != "nice":
-                    variants = ["literal", "fast"]
+                    variants = ["literal", "composed", "fast"]
                 vsteps = max(2, steps // 2) if args.quick else max(3, steps // 2)
                 for variant in variants:
                     r = run_worker({**spec, "kind": "step", "variant": variant, "steps": vsteps})

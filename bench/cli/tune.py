@@ -38,12 +38,11 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = CacheDir, weights_dir: Optional[Path] = WeightsDir,
         device: Optional[str] = Device,
     ) -> None:
-        """Search hyperparameters with Optuna on the validation split (the test split is never read).
+        """Search hyperparameters with Optuna on validation data (never the test split).
 
-        Every trial trains one unit (one subject, one seed) and reports its per-epoch validation metric,
-        so the space's pruner can stop it early. The study lives in --storage (run the command again, or
-        several at once, to add trials); every trial is an MLflow run under the study's parent run; the
-        best trial is written as a submission that extends the original, ready for `bench evaluate`.
+        Each trial trains one unit (one subject, one seed), reporting its validation
+        metric every epoch so the space's pruner can stop it. Run the command again,
+        or several at once, to add trials; the best trial becomes a submission.
         """
         from bench.tuning.study import tune
 

@@ -395,7 +395,8 @@ def safe_load(path: Path, lazy_threshold: int = LAZY_THRESHOLD) -> Any:
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
                 KeyError, UnicodeDecodeError, MemoryError) as exc:
             raise DataError(f"cannot read the file ({type(exc).__name__}: {exc})", where=path,
-                            fix=f"the file is corrupt or not a THINGS-EEG2 file; re-download it ({DOWNLOAD_HINT})") from exc
+                            fix=f"the file is corrupt or not a THINGS-EEG2 file; re-download it "
+                                f"({DOWNLOAD_HINT})") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -652,8 +653,8 @@ class ThingsEEG2(BrainDataset):
         meta = safe_load(path)
         key_c, key_f = METADATA_KEYS[part]
         if not isinstance(meta, dict) or key_c not in meta or key_f not in meta:
-            raise DataError(f"missing keys '{key_c}'/'{key_f}'", where=path, field=key_c if isinstance(meta, dict) else None,
-                            fix="re-download image_metadata.npy or delete it (the folder listing is used then)")
+            raise DataError(f"missing keys '{key_c}'/'{key_f}'", where=path,
+                            field=key_c if isinstance(meta, dict) else None, fix="re-download image_metadata.npy or delete it (the folder listing is used then)")
         listed = [f"{c}/{Path(str(f)).stem}" for c, f in zip(list(meta[key_c]), list(meta[key_f]))]
         if listed != ids:
             first = next((i for i, (a, b) in enumerate(zip(listed, ids)) if a != b), min(len(listed), len(ids)))
@@ -735,8 +736,8 @@ def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: boo
 
     ``hasher`` (a hashlib object) receives the file's bytes in order while they are read, so the
     file checksum costs no second pass; only when the data are not a :class:`LazyArray` (small
-    in-memory arrays) is it left untouched, and the caller hashes the file itself. Raises DataError listing the first image rows with
-    NaN/Inf in the selected channels/times.
+    in-memory arrays) is it left untouched, and the caller hashes the file itself. Raises
+    DataError listing the first image rows with NaN/Inf in the selected channels/times.
     """
     data = eeg.data
     n_img, n_rep, n_ch, n_t = data.shape

@@ -117,7 +117,7 @@ class ATMS(BrainEncoder):
         subject_token:         prepend a learnable subject token (True).
         subject_token_dropout: training probability of using the shared token instead (0.1).
         conv_dropout / proj_dropout: NICE block / head dropouts (0.5 / 0.5).
-        impl:                  NICE block implementation, "fast" or "literal".
+        impl:                  NICE block implementation, "fast", "composed" or "literal" (same function).
     """
 
     uses_subject = True
@@ -127,7 +127,7 @@ class ATMS(BrainEncoder):
                  subjects: list[int] | None = None, d_model: int | None = None, n_heads: int = 4, d_ff: int = 256,
                  n_layers: int = 1, dropout: float = 0.25, positional_embedding: bool = True,
                  subject_token: bool = True, subject_token_dropout: float = 0.1, conv_dropout: float = 0.5,
-                 proj_dropout: float = 0.5, impl: Literal["fast", "literal"] = "fast") -> None:
+                 proj_dropout: float = 0.5, impl: Literal["fast", "composed", "literal"] = "fast") -> None:
         super().__init__(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, sfreq=sfreq, subjects=subjects)
         assert n_times is not None
         d_model = n_times if d_model is None else int(d_model)

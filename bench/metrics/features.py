@@ -1,15 +1,20 @@
 """Feature extractors behind the named reconstruction metrics, and the MindEye table in one call.
 
-| metric          | model (official weights file)                                   | node       | input      | score |
-|-----------------|-----------------------------------------------------------------|------------|------------|-------|
-| AlexNet(2)      | torchvision AlexNet IMAGENET1K_V1 (alexnet-owt-7be5be79.pth)     | features.4 | 256, IN    | 2-way |
-| AlexNet(5)      | same                                                            | features.11| 256, IN    | 2-way |
-| Inception       | torchvision Inception-v3 IMAGENET1K_V1 (inception_v3_google-0cc3c7bd.pth) | avgpool | 342, IN | 2-way |
-| CLIP            | OpenAI CLIP ViT-L/14 via open_clip (ViT-L-14.pt)                | encode_image | 224, CLIP | 2-way |
-| EffNet-B        | torchvision EfficientNet-B1 IMAGENET1K_V2 (efficientnet_b1-c27df63c.pth) | avgpool | 255, IN | 1 - r |
-| SwAV            | SwAV ResNet-50 (swav_800ep_pretrain.pth.tar, torch.hub facebookresearch/swav) | avgpool | 224, IN | 1 - r |
-| N-way top-1     | torchvision ViT-H/14 IMAGENET1K_SWAG_E2E_V1 (vit_h_14_swag-80465313.pth), any torchvision ImageNet classifier by name | logits | 518 bicubic, IN | mind-vis |
-| Inception Score | torchvision Inception-v3 IMAGENET1K_V1                          | fc logits  | 299, IN    | IS    |
+Metric -> model (official weights file) -> node, input size and normalisation -> score:
+
+- AlexNet(2) / AlexNet(5): torchvision AlexNet IMAGENET1K_V1 (``alexnet-owt-7be5be79.pth``),
+  ``features.4`` / ``features.11``, 256, ImageNet -> two-way identification.
+- Inception: torchvision Inception-v3 IMAGENET1K_V1 (``inception_v3_google-0cc3c7bd.pth``),
+  ``avgpool``, 342, ImageNet -> two-way identification.
+- CLIP: OpenAI CLIP ViT-L/14 through open_clip (``ViT-L-14.pt``), ``encode_image``, 224, CLIP ->
+  two-way identification.
+- EffNet-B: torchvision EfficientNet-B1 IMAGENET1K_V2 (``efficientnet_b1-c27df63c.pth``),
+  ``avgpool``, 255, ImageNet -> correlation distance.
+- SwAV: SwAV ResNet-50 (``swav_800ep_pretrain.pth.tar``, torch.hub facebookresearch/swav),
+  ``avgpool``, 224, ImageNet -> correlation distance.
+- N-way top-1: torchvision ViT-H/14 IMAGENET1K_SWAG_E2E_V1 (``vit_h_14_swag-80465313.pth``; any
+  torchvision ImageNet classifier by name), logits, 518 bicubic, ImageNet -> mind-vis N-way.
+- Inception Score: torchvision Inception-v3 IMAGENET1K_V1, ``fc`` logits, 299, ImageNet -> IS.
 
 Preprocessing (PROTOCOLS.md section 4, MindEye1 ``Reconstruction_Metrics.py``): images float in
 [0, 1], (N, 3, H, W); resized to 256 x 256 (bilinear), then ``Resize(size)`` (bilinear unless
@@ -443,15 +448,17 @@ class ClipImageFeatures(FeatureExtractor):
         if self.model_name == "ViT-L-14":
             return WeightsFile(
                 filename="ViT-L-14.pt",
-                url="https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+                url=("https://openaipublic.azureedge.net/clip/models/"
+                     "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt"),
                 obtain="python -c \"import clip; clip.load('ViT-L/14', device='cpu')\" (pip install "
                        "git+https://github.com/openai/CLIP), or python -c \"import open_clip; "
                        "open_clip.create_model('ViT-L-14-quickgelu', pretrained='openai')\"",
                 alternatives=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
                 subdir="open_clip",
-                downloaded_to="~/.cache/clip/ViT-L-14.pt (clip) or open_clip_model.safetensors from "
-                              "~/.cache/huggingface/hub/models--timm--vit_large_patch14_clip_224.openai/snapshots/*/ "
-                              "(open_clip; keep that name, in <weights_dir>/open_clip/vit_large_patch14_clip_224.openai/)")
+                downloaded_to=("~/.cache/clip/ViT-L-14.pt (clip), or open_clip_model.safetensors from "
+                               "~/.cache/huggingface/hub/models--timm--vit_large_patch14_clip_224.openai/"
+                               "snapshots/*/ (open_clip: keep that name, in "
+                               "<weights_dir>/open_clip/vit_large_patch14_clip_224.openai/)"))
         return WeightsFile(filename=f"{self.model_name}.pt", url="(local)", subdir="open_clip",
                            obtain=f"save the open_clip '{self.model_name}' state dict with torch.save",
                            downloaded_to=f"{self.model_name}.pt")

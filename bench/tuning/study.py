@@ -339,7 +339,7 @@ class TuneResult:
 def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Path, *, trials: int,
          settings: Settings, storage: str | None = None, study_name: str | None = None, n_jobs: int = 1,
          pruner: str | None = None, seed: int = 0, subject: int | None = None, tune_seed: int | None = None,
-         out: str | Path | None = None, write_best: bool = True, progress: bool = False) -> TuneResult:
+         out: str | Path | None = None, write_best: bool = True) -> TuneResult:
     """Run ``trials`` more trials of the study for (submission, task) and write the best trial out.
 
     submission_ref / task_ref: names or YAML paths (as for ``bench evaluate``).
@@ -352,6 +352,10 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     subject:     the subject whose training data are tuned on (default: the task's first).
     tune_seed:   the unit seed every trial trains with (default: the task's first seed).
     out:         where the best trial's YAML goes (default ``submissions/tuned/<name>_tuned.yaml``).
+    write_best:  False: do not write the best trial's YAML.
+
+    Raises :class:`ConfigError` before any trial for a bad space, submission, task or resume, and
+    :class:`BenchError` when every new trial failed (with the first trial's error).
     """
     import optuna
 

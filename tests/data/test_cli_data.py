@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -57,12 +56,11 @@ def test_simulate_then_info(tmp_path):
 def test_info_reports_problems_with_exit_code_1(tmp_path):
     out = tmp_path / "sim"
     assert runner.invoke(app, ["data", "simulate", "things-eeg2", "--out", str(out), "--subjects", "1",
-                               "--quiet"]).exit_code == 0
-    path = out / "Preprocessed_data_250Hz" / "sub-01" / "preprocessed_eeg_test.npy"
-    content = np.load(path, allow_pickle=True)
+                               "--variant", "100hz", "--quiet"]).exit_code == 0
+    path = out / "preprocessed_data" / "sub-01" / "preprocessed_eeg_test.npy"
+    content = np.load(path, allow_pickle=True).item()
     content["preprocessed_eeg_data"][2, 0, 0, 0] = np.nan
-    with open(path, "wb") as fh:
-        pickle.dump(content, fh, protocol=4)
+    np.save(path, content, allow_pickle=True)
     result = runner.invoke(app, ["data", "info", str(out)])
     assert result.exit_code == 1
     assert "problems (1)" in result.output and "NaN" in result.output and "[2]" in result.output
@@ -85,9 +83,10 @@ def test_errors_are_clean_messages_from_the_real_command(tmp_path):
 
 def test_simulate_without_out_uses_the_cache(settings, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(settings.cache_dir))
-    result = runner.invoke(app, ["data", "simulate", "things-eeg2", "--subjects", "1", "--quiet"])
+    result = runner.invoke(app, ["data", "simulate", "things-eeg2", "--subjects", "1", "--variant", "100hz",
+                                 "--quiet"])
     assert result.exit_code == 0, result.output
-    expected = settings.simulated_root / "things-eeg2" / f"250hz-tiny-n1-seed0-snr{DEFAULT_SNR}"
+    expected = settings.simulated_root / "things-eeg2" / f"100hz-tiny-n1-seed0-snr{DEFAULT_SNR}"
     assert str(expected) in result.output and (expected / SIMULATION_FILE).is_file()
 
 
@@ -109,15 +108,15 @@ def test_ensure_simulated_writes_once_and_atomically(settings, monkeypatch):
 
     monkeypatch.setitem(SIMULATORS._items, "things-eeg2", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        ensure_simulated("things-eeg2", settings, size="tiny", subjects=1, seed=3, snr=0.1)
+        ensure_simulated("things-eeg2", settings, size="tiny", subjects=1, seed=3, snr=0.1, variant="100hz")
     parent = settings.simulated_root / "things-eeg2"
-    assert not (parent / "250hz-tiny-n1-seed3-snr0.1").exists()
+    assert not (parent / "100hz-tiny-n1-seed3-snr0.1").exists()
     assert not list(parent.glob(".tmp-*"))
     # leftovers of a killed run (no cleanup at all) are ignored and removed by the next writer
-    stale = parent / ".tmp-250hz-tiny-n1-seed3-snr0.1-999-abc"
+    stale = parent / ".tmp-100hz-tiny-n1-seed3-snr0.1-999-abc"
     (stale / "training_images").mkdir(parents=True)
     monkeypatch.setitem(SIMULATORS._items, "things-eeg2", real)
-    done = ensure_simulated("things-eeg2", settings, size="tiny", subjects=1, seed=3, snr=0.1)
+    done = ensure_simulated("things-eeg2", settings, size="tiny", subjects=1, seed=3, snr=0.1, variant="100hz")
     assert (done / SIMULATION_FILE).is_file() and not stale.exists()
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.encoders import n_parameters
-from bench.encoders.nice import NICE, NiceConvBlock, elu
+from bench.encoders.nice import NICE, NiceConvBlock, elu, sliding_sum
 
 
 def make(n_chans=63, n_times=250, d=768, **kw) -> NICE:
@@ -24,7 +24,7 @@ def test_parameter_count_matches_the_paper():
 def test_flatten_size_from_shape(shape, features):
     block = NiceConvBlock(*shape)
     assert block.n_features == features
-    for impl in ("fast", "literal"):
+    for impl in ("fast", "composed", "literal"):
         block.impl = impl
         assert block(torch.randn(2, *shape)).shape == (2, features)
 
@@ -53,20 +53,41 @@ def test_reformulation_equals_literal(mode, shape):
     getattr(model, mode)()
     x = torch.randn(6, *shape, dtype=torch.float64)
     outs, grads = [], []
-    for impl in ("literal", "fast"):
+    for impl in ("literal", "composed", "fast"):
         model.impl = impl
         out = model(x)
         outs.append(out)
         grads.append(torch.autograd.grad(out.sin().mean(), list(model.parameters())))
-    torch.testing.assert_close(outs[1], outs[0], atol=1e-10, rtol=1e-9)
-    for name, (ga, gb) in zip([n for n, _ in model.named_parameters()], zip(*grads)):
-        torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-7, msg=name)
+    names = [n for n, _ in model.named_parameters()]
+    for out, grad in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(out, outs[0], atol=1e-10, rtol=1e-9)
+        for name, ga, gb in zip(names, grads[0], grad):
+            torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-7, msg=name)
 
 
-def test_reformulation_float32_within_1e5_and_same_running_stats():
+def test_input_gradients_match():
+    # ATM-S feeds transformer outputs into the block: the gradient w.r.t. the input must match too.
+    block = NiceConvBlock(17, 100, dropout=0.0).double()
+    x = torch.randn(4, 17, 100, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for impl in ("literal", "composed", "fast"):
+        block.impl = impl
+        grads.append(torch.autograd.grad(block(x).sin().sum(), x)[0])
+    torch.testing.assert_close(grads[1], grads[0])
+    torch.testing.assert_close(grads[2], grads[0])
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 25, 51, 64])
+def test_sliding_sum(length):
+    x = torch.randn(2, 3, 100, dtype=torch.float64)
+    torch.testing.assert_close(sliding_sum(x, length, 2), x.unfold(2, length, 1).sum(-1))
+
+
+@pytest.mark.parametrize("impl", ["fast", "composed"])
+def test_reformulation_float32_within_1e5_and_same_running_stats(impl):
     a, b = make(d=128), make(d=128)
     b.load_state_dict(a.state_dict())
-    a.impl, b.impl = "literal", "fast"
+    a.impl, b.impl = "literal", impl
     x = torch.randn(8, 63, 250)
     a.train(), b.train()
     a(x), b(x)  # one training-mode pass updates the BatchNorm running statistics

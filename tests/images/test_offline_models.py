@@ -78,7 +78,7 @@ def test_informative_on_drawn_stimuli(settings, tmp_path, name):
 
 @pytest.mark.parametrize("name", OFFLINE)
 def test_fast_enough_for_the_demo(settings, name):
-    """Hundreds of small images per second (loose floor: 60/s, shared CI machines vary)."""
+    """Hundreds of small images per second on 2 idle cores (loose floor: 40/s, shared CI machines vary)."""
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(128)]
     model = build_image_model(name, {}, settings).load()
@@ -86,7 +86,7 @@ def test_fast_enough_for_the_demo(settings, name):
     t0 = time.perf_counter()
     model.embed(images)
     rate = len(images) / (time.perf_counter() - t0)
-    assert rate > 60, f"{name}: {rate:.0f} images/s"
+    assert rate > 40, f"{name}: {rate:.0f} images/s"
 
 
 def _ridge_cv_r2(x: np.ndarray, y: np.ndarray, alpha: float = 1.0, folds: int = 5) -> np.ndarray:

@@ -21,8 +21,8 @@ from torchvision.transforms import InterpolationMode
 
 from bench.errors import WeightsMissingError
 from bench.metrics.features import (MINDEYE_TABLE, AlexNetFeatures, ClipImageFeatures, EfficientNetB1Features,
-                                    FeatureExtractor, ImageNetClassifier, InceptionV3Features, SwAVFeatures, alexnet2, effnet,
-                                    inception_score_images, nway_top1, reconstruction_scores)
+                                    FeatureExtractor, ImageNetClassifier, InceptionV3Features, SwAVFeatures,
+                                    alexnet2, effnet, inception_score_images, nway_top1, reconstruction_scores)
 from bench.metrics.reconstruction import (correlation_distance, inception_score, n_way_top_k_accuracy, pixcorr,
                                           ssim, two_way_identification)
 from bench.settings import load_settings
@@ -286,7 +286,8 @@ def test_classifier_default_is_vit_h14_swag():
     (lambda s: EfficientNetB1Features(settings=s), FILES["effnet"], "efficientnet_b1(weights='IMAGENET1K_V2')"),
     (lambda s: SwAVFeatures(settings=s), FILES["swav"], "facebookresearch/swav"),
     (lambda s: ClipImageFeatures(settings=s), "ViT-L-14.pt", "pretrained='openai'"),
-    (lambda s: ImageNetClassifier(settings=s), "vit_h_14_swag-80465313.pth", "vit_h_14(weights='IMAGENET1K_SWAG_E2E_V1')"),
+    (lambda s: ImageNetClassifier(settings=s), "vit_h_14_swag-80465313.pth",
+     "vit_h_14(weights='IMAGENET1K_SWAG_E2E_V1')"),
 ])
 def test_missing_weights_error_names_file_places_and_fix(settings, make, filename, hint):
     ext = make(settings)

@@ -17,12 +17,13 @@ import scipy.stats
 import torch
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
+from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from bench.metrics._common import MetricInputError
 from bench.metrics.reconstruction import (correlation_distance, inception_score, n_way_top_k_accuracy, pixcorr,
-                                          ssim, two_way_identification)
+                                          resize_images, ssim, two_way_identification)
 
 TOL = 1e-6
 
@@ -40,6 +41,21 @@ def _mindeye_resize(x: np.ndarray, antialias: bool = True) -> torch.Tensor:
     t = torch.from_numpy(x)
     t = transforms.Resize((256, 256), antialias=antialias)(t)
     return transforms.Resize(425, interpolation=InterpolationMode.BILINEAR, antialias=antialias)(t)
+
+
+# ------------------------------------------------------------------------------------- resizing
+@pytest.mark.parametrize("mode,pil", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)])
+def test_resize_matches_pil(mode, pil):
+    """The antialiased resize is PIL's (an independent implementation), up to float32 round-off (~1e-5)."""
+    gt, _ = _images(n=1, h=70, w=90)
+    for size in ((256, 256), 425, (30, 20)):
+        out = resize_images(torch.from_numpy(gt), size, mode=mode)[0].numpy()
+        h, w = out.shape[-2:]
+        for c in range(3):
+            ref = np.asarray(Image.fromarray(gt[0, c], mode="F").resize((w, h), pil))
+            if mode == "bicubic":
+                ref = np.clip(ref, 0, 1)
+            np.testing.assert_allclose(out[c], ref, atol=2e-5)
 
 
 # ------------------------------------------------------------------------------------- PixCorr
@@ -95,7 +111,8 @@ def test_ssim_matches_skimage_on_grayscale():
 
 def test_ssim_is_grayscale_not_per_channel():
     gt, rec = _images(n=1)
-    g, r = _mindeye_resize(gt)[0].permute(1, 2, 0).double().numpy(), _mindeye_resize(rec)[0].permute(1, 2, 0).double().numpy()
+    g = _mindeye_resize(gt)[0].permute(1, 2, 0).double().numpy()
+    r = _mindeye_resize(rec)[0].permute(1, 2, 0).double().numpy()
     rgb = structural_similarity(r, g, channel_axis=-1, gaussian_weights=True, sigma=1.5,
                                 use_sample_covariance=False, data_range=1.0)
     assert abs(ssim(gt, rec) - rgb) > 1e-3

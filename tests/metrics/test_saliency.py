@@ -143,8 +143,9 @@ def test_shuffled_auc_fewer_others_than_fixations_and_seed():
     smap, fix = _maps(n_fix=60)
     other = _other(fix.shape, n=20)
     assert shuffled_auc(smap, fix, other) == pytest.approx(_mit_auc_shuffled(smap, fix, other), abs=1e-12)
-    assert shuffled_auc(smap, fix, _other(fix.shape, 200), seed=5) == shuffled_auc(smap, fix, _other(fix.shape, 200), seed=5)
-    assert shuffled_auc(smap, fix, _other(fix.shape, 200), seed=5) != shuffled_auc(smap, fix, _other(fix.shape, 200), seed=6)
+    many = _other(fix.shape, 200)
+    assert shuffled_auc(smap, fix, many, seed=5) == shuffled_auc(smap, fix, many, seed=5)
+    assert shuffled_auc(smap, fix, many, seed=5) != shuffled_auc(smap, fix, many, seed=6)
 
 
 def test_shuffled_auc_exact_matches_mann_whitney():

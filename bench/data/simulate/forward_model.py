@@ -89,6 +89,15 @@ class SubjectModel:
     alpha_weights: tuple[float, ...]  # alpha power per noise process (posterior ones carry alpha)
     full_mixing: np.ndarray     # (all channels, sources), for the reference scale
 
+    @property
+    def noise_mixing32(self) -> np.ndarray:
+        """``noise_mixing`` as float32 (computed once)."""
+        cached = self.__dict__.get("_noise_mixing32")
+        if cached is None:
+            cached = np.ascontiguousarray(self.noise_mixing, dtype=np.float32)
+            object.__setattr__(self, "_noise_mixing32", cached)
+        return cached
+
 
 class ForwardModel:
     """Features -> evoked responses -> noisy trials, for any number of subjects.
@@ -266,7 +275,7 @@ class ForwardModel:
             spec = sfft.rfft(_white((n_trials, n_proc, n_fft), rng), axis=-1, workers=_WORKERS)
             spec *= spectrum[None]
             src = sfft.irfft(spec, n=n_fft, axis=-1, workers=_WORKERS)[..., :n_t]
-        return np.matmul(sub.noise_mixing.astype(np.float32), src)                   # (n, C, T)
+        return np.matmul(sub.noise_mixing32, src)                                    # (n, C, T)
 
     def _noise_spectrum(self, sub: SubjectModel, n_fft: int, sfreq: float) -> np.ndarray:
         return _noise_spectrum(n_fft, float(sfreq), sub.alpha_freq, sub.alpha_weights)
