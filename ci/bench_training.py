@@ -325,11 +325,12 @@ def _fmt_s(x: float) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: few steps, no torch.compile variant")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small size only (unless --sizes), 2 steps, no torch.compile variant")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--steps", type=int, default=None, help="measured steps per measurement")
     parser.add_argument("--encoders", default=",".join(ENCODERS))
-    parser.add_argument("--sizes", default="small,full")
+    parser.add_argument("--sizes", default=None, help="small,full (default; --quick: small)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     parser.add_argument("--no-variants", action="store_true", help="skip the NICE-block variants")
     parser.add_argument("--no-tune-alloc", action="store_true", help="leave glibc malloc thresholds alone")
@@ -349,8 +350,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
-    steps = args.steps or (3 if args.quick else 6)
+    steps = args.steps or (2 if args.quick else 6)
     epochs = 2 if args.quick else 3
+    sizes = args.sizes or ("small" if args.quick else "small,full")
     common = {"device": device, "threads": args.threads, "tune_alloc": not args.no_tune_alloc}
     load_before = os.getloadavg()
     t_start = time.time()
@@ -361,13 +363,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict = {"device": device_description(device), "peak_flops": peak["peak_flops"], "runs": []}
     for encoder in args.encoders.split(","):
-        for size_name in args.sizes.split(","):
+        for size_name in sizes.split(","):
             size = SIZES[size_name]
             spec = {**common, "encoder": encoder, "size": size_name}
             steps_per_epoch = size["n_items"] // BATCH
             flops = run_worker({**spec, "kind": "flops"})
             ours = run_worker({**spec, "kind": "ours", "steps": steps, "epochs": epochs})
-            naive = run_worker({**spec, "kind": "naive", "steps": max(2, steps // 2 if args.quick else steps)})
+            naive = run_worker({**spec, "kind": "naive", "steps": steps})
             floor_s = flops["flops_fast"] * steps_per_epoch / peak["peak_flops"]
             floor_composed = flops["flops_composed"] * steps_per_epoch / peak["peak_flops"]
             floor_literal = flops["flops_literal"] * steps_per_epoch / peak["peak_flops"]

@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         seeds: Optional[List[int]] = typer.Option(None, "--seeds", help="subset of seeds, e.g. --seeds 0 1"),
         executor: str = typer.Option("local", "--executor", help="local or ray"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (auto, host:port)"),
+        cpus_per_unit: float = typer.Option(1.0, "--cpus-per-unit", help="Ray: CPUs reserved per unit (= torch threads)"),
+        gpus_per_unit: float = typer.Option(0.0, "--gpus-per-unit",
+                                            help="Ray: GPUs per unit, fractional ok (0.25 = 4 units share a GPU)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="plan and key the units, run nothing"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
         tracking_uri: Optional[str] = TrackingUri, data_root: Optional[Path] = DataRoot,
@@ -30,7 +33,8 @@ def register(app: typer.Typer) -> None:
         from bench.runner import evaluate
 
         settings = make_settings(tracking_uri, data_root, cache_dir, weights_dir, device)
-        options = {"address": ray_address} if executor == "ray" else {}
+        options = ({"address": ray_address, "num_cpus_per_unit": cpus_per_unit, "num_gpus_per_unit": gpus_per_unit}
+                   if executor == "ray" else {})
         report = evaluate([str(s) for s in submissions], tasks=task, subjects=subjects, seeds=seeds,
                           settings=settings, executor=executor, executor_options=options,
                           progress=not no_progress, dry_run=dry_run)

@@ -209,7 +209,7 @@ class SearchSpace(_Strict):
 
     @staticmethod
     def to_overrides(values: dict[str, Any]) -> dict[str, Any]:
-        """``{"recipe.optimizer.lr": 1e-4}`` -> ``{"recipe": {"optimizer": {"lr": 1e-4}}}`` (for ``extends``/overrides)."""
+        """``{"recipe.optimizer.lr": 1e-4}`` -> ``{"recipe": {"optimizer": {"lr": 1e-4}}}`` (nested overrides)."""
         out: dict[str, Any] = {}
         for path, value in values.items():
             node = out
@@ -317,9 +317,10 @@ def _check_path(path: str, root: type[BaseModel], where: Path | str | None) -> N
         fields = model.model_fields
         if part not in fields:
             done = ".".join(parts[:i]) or "the submission"
+            allowed = sorted(set(fields) - (set(FIXED_FIELDS) if i == 0 else set()))
             raise ConfigError(f"'{path}' does not exist: '{part}' is not a field of {done}", where=where,
-                              field=field, fix=f"use one of: {', '.join(sorted(f for f in fields if f not in FIXED_FIELDS))}"
-                              f" (under {done}; see bench/config/schema.py)")
+                              field=field, fix=f"use one of: {', '.join(allowed)} (under {done}; see "
+                                               "bench/config/schema.py)")
         annotation = fields[part].annotation
         last = i == len(parts) - 1
         sub = _model_of(annotation)

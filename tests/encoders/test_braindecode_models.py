@@ -32,6 +32,7 @@ def test_generic_model_by_name():
     assert enc.model_name == "ShallowFBCSPNet" and enc.head_mode == "strip" and enc.n_features == 440
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_generic_keeps_head_when_it_cannot_be_stripped():
     # ATCNet iterates over its per-window heads: its head (built with n_outputs = D) is the projection.
     enc = build_encoder(ComponentSpec(name="braindecode", params={"model": "ATCNet"}), SHAPE, 48)

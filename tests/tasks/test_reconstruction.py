@@ -153,7 +153,7 @@ def test_ground_truth_at_ceiling_and_shuffled_at_chance(tmp_path, wsettings):
     for m in TWO_WAY:
         assert abs(chance[m] - 0.5) < 0.12, (m, chance[m])
     assert abs(chance["pixcorr"]) < 0.3 and chance["ssim"] < 0.95
-    assert all(chance[m] > 0.05 for m in DISTANCES)
+    assert all(chance[m] > ceiling[m] + 1e-6 for m in DISTANCES)   # random-init features: small but > 0
     perm = by["shuffled"].per_item
     assert all(o != i for o, i in zip(perm["origin"], perm["item_id"]))   # a derangement
     assert sorted(perm["origin"]) == sorted(perm["item_id"])

@@ -166,7 +166,7 @@ class ImageNetEEGSimulation:
         rng = np.random.default_rng([self.seed, 0x0B])
         out = np.empty((self.spec.n_images, 3))
         for k in range(self.spec.n_images):
-            r = s * rng.uniform(0.14, 0.2) * (1 + 0.15 * np.tanh(self.features[k, 15]))
+            r = s * rng.uniform(0.18, 0.24) * (1 + 0.1 * np.tanh(self.features[k, 15]))
             out[k] = (rng.uniform(r + 1, s - r - 1), rng.uniform(r + 1, s - r - 1), r)
         return out
 
@@ -182,7 +182,7 @@ class ImageNetEEGSimulation:
             cx, cy = rng.uniform(0, s, 2)
             sd = s * rng.uniform(0.15, 0.4)
             w = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sd * sd))[..., None]
-            col = np.array(colorsys.hsv_to_rgb(rng.uniform(), 0.3, rng.uniform(0.3, 0.8)), np.float32)
+            col = np.array(colorsys.hsv_to_rgb(rng.uniform(), 0.12, rng.uniform(0.3, 0.8)), np.float32)
             img = img * (1 - 0.6 * w) + 0.6 * w * col
         img += 0.05 * rng.standard_normal((s, s, 1)).astype(np.float32)
         # object: class shape (lobes, depth, aspect), class colour, per-image grating orientation
@@ -200,7 +200,7 @@ class ImageNetEEGSimulation:
         alpha = (1 / (1 + np.exp(np.clip((rho - edge) / 0.8, -30, 30))))[..., None]
         freq = 2.0 + 3.0 * stimuli._phi(f[12])
         grating = 0.65 + 0.35 * np.sin(2 * np.pi * freq * ru / max(radius, 1.0))
-        obj = grating[..., None] * np.array(colorsys.hsv_to_rgb(hue, 0.9, 1.0), np.float32)
+        obj = grating[..., None] * np.array(colorsys.hsv_to_rgb(hue, 0.95, 1.0), np.float32)
         img = img * (1 - alpha) + obj * alpha
         return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 

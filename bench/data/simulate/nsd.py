@@ -19,10 +19,10 @@ last session, so the test set (shared images with betas) is smaller than the sha
 
 **Signals.** The shared forward model (``forward_model.py``) with voxel "positions" (random points
 on the posterior half of the unit sphere; each subject has its own subset, mixing and gain) and one
-time point: an image's response
-pattern is the model's noise-free evoked response averaged over 0.1, 0.17, 0.3 and 0.45 s
-(low-level and concept features both drive it), scaled to unit power; a trial adds spatially
-smooth noise of unit variance: ``sqrt(snr) * gain * pattern + noise``. Noise of trial block ``b``
+time point per voxel: the positions are split in four posterior-to-anterior quarters (a
+ventral-stream hierarchy) that carry the model's noise-free evoked response at 0.1, 0.17, 0.3 and
+0.45 s respectively (low-level features drive the posterior voxels, concept features the anterior
+ones), scaled to unit power; a trial adds spatially smooth noise of unit variance: ``sqrt(snr) * gain * pattern + noise``. Noise of trial block ``b``
 of subject ``s`` comes from ``(seed, s, b)``.
 
 **Sizes.** ``tiny`` (seconds) and ``small`` (1,000 shared images, 2,000 voxels); the published
@@ -157,15 +157,25 @@ class NSDSimulation:
         return np.sort(rng.permutation(self.n_positions)[: n_voxels(self.spec, subject)])
 
     @cached_property
+    def stage(self) -> np.ndarray:
+        """Per voxel position, which of FMRI_TIMES it reflects: the most posterior quarter of the
+        positions the 0.1 s (low-level) response, the most anterior quarter the 0.45 s (concept) one."""
+        y = self.model.positions[:, 1]                     # more negative = more posterior
+        return np.searchsorted(np.quantile(y, [0.25, 0.5, 0.75]), y)
+
+    def _raw_patterns(self, features: np.ndarray, subject: int) -> np.ndarray:
+        evoked = self.model.evoked(features, subject, FMRI_TIMES)          # (n, positions, stages)
+        return np.take_along_axis(evoked, self.stage[None, :, None], axis=2)[..., 0]
+
+    @cached_property
     def _scale(self) -> float:
         ref = np.random.default_rng([self.seed, 0xF1]).standard_normal((256, stimuli.N_FEATURES))
-        pattern = self.model.evoked(ref, 1, FMRI_TIMES).mean(axis=-1)
+        pattern = self._raw_patterns(ref, 1)
         return float(1.0 / np.sqrt(np.mean(pattern ** 2)))
 
     def patterns(self, subject: int, index: np.ndarray) -> np.ndarray:
         """(len(index), voxels) noise-free response patterns (unit power on average, gain 1)."""
-        full = self.model.evoked(self.features(index), subject, FMRI_TIMES).mean(axis=-1) * self._scale
-        return full[:, self.voxels(subject)]
+        return self._raw_patterns(self.features(index), subject)[:, self.voxels(subject)] * self._scale
 
     def schedule(self, subject: int) -> tuple[np.ndarray, int]:
         """0-based image index per trial in presentation order, and how many leading trials have betas."""
