@@ -131,8 +131,10 @@ def worker_ours(spec: dict) -> dict:
         result = fit(model, train, val, recipe, seed=0, device=spec["device"], progress=False,
                      compile=spec.get("compile", False))
     per_step = [s / steps for s in result.curves["train_seconds"][1:]]  # epoch 1 is the warm-up
+    per_step_cpu = [s / steps for s in result.curves["train_cpu_seconds"][1:]]
     return {"step_s": min(per_step), "step_s_median": sorted(per_step)[len(per_step) // 2],
-            "memory_mb": _memory(torch, spec["device"], rss), "steps_timed": steps * len(per_step)}
+            "step_cpu_s": min(per_step_cpu), "memory_mb": _memory(torch, spec["device"], rss),
+            "steps_timed": steps * len(per_step)}
 
 
 def _nice_block_variant(model, variant: str):
@@ -181,11 +183,11 @@ def worker_step(spec: dict) -> dict:
     x, y = (t.to(device) for t in _data(torch, BATCH, size))
     subj = torch.ones(BATCH, dtype=torch.long, device=device)
     amp = device.type == "cuda"
-    times = []
+    times, cpu = [], []
     t_first = None
     with _PeakRSS() as rss:
         for i in range(spec["steps"] + spec.get("warmup", 1)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = step_model(x, subj)
             loss = info_nce(out.float(), y, 1 / 0.07)
@@ -199,8 +201,9 @@ def worker_step(spec: dict) -> dict:
                 t_first = dt
             if i >= spec.get("warmup", 1):
                 times.append(dt)
+                cpu.append(time.process_time() - c0)
     return {"step_s": min(times), "step_s_median": sorted(times)[len(times) // 2], "first_step_s": t_first,
-            "memory_mb": _memory(torch, spec["device"], rss)}
+            "step_cpu_s": min(cpu), "memory_mb": _memory(torch, spec["device"], rss)}
 
 
 def worker_naive(spec: dict) -> dict:
@@ -230,9 +233,9 @@ def worker_naive(spec: dict) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
     loader = DataLoader(EEGDataset(), batch_size=BATCH, shuffle=True, num_workers=0, drop_last=True,
                         generator=torch.Generator().manual_seed(0))
-    times = []
+    times, cpu = [], []
     with _PeakRSS() as rss:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i, (eeg, label, img_idx, feat) in enumerate(loader):
             eeg, feat = eeg.to(device), feat.to(device)
             out = model(eeg, torch.ones(len(eeg), dtype=torch.long, device=device))
@@ -242,11 +245,12 @@ def worker_naive(spec: dict) -> dict:
             opt.step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             if i >= 1:
                 times.append(t1 - t0)
-            t0 = t1
-    return {"step_s": min(times), "step_s_median": sorted(times)[len(times) // 2],
+                cpu.append(c1 - c0)
+            t0, c0 = t1, c1
+    return {"step_s": min(times), "step_s_median": sorted(times)[len(times) // 2], "step_cpu_s": min(cpu),
             "memory_mb": _memory(torch, spec["device"], rss)}
 
 
@@ -277,16 +281,19 @@ def worker_peak(spec: dict) -> dict:
     n = 8192 if device.type == "cuda" else 4096
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    best = float("inf")
+    best = best_cpu = float("inf")
+    a @ b
     for _ in range(spec.get("repeats", 6)):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         a @ b
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    return {"peak_flops": 2 * n**3 / best, "dtype": str(dtype).replace("torch.", "")}
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return {"peak_flops": 2 * n**3 / best, "peak_flops_per_cpu_s": 2 * n**3 / best_cpu,
+            "dtype": str(dtype).replace("torch.", "")}
 
 
 WORKERS = {"ours": worker_ours, "step": worker_step, "naive": worker_naive, "flops": worker_flops,
@@ -359,9 +366,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"device: {device_description(device)}")
     print(f"load average before: {load_before[0]:.2f} (other processes on this machine make timings noisy)")
     peak = run_worker({**common, "kind": "peak"})
-    print(f"peak matmul: {peak['peak_flops'] / 1e9:.1f} GFLOP/s ({peak['dtype']})\n")
+    on_cpu = device == "cpu"
+    print(f"peak matmul: {peak['peak_flops'] / 1e9:.1f} GFLOP/s ({peak['dtype']})"
+          + (f"; {peak['peak_flops_per_cpu_s'] / 1e9:.1f} GFLOP per CPU-second" if on_cpu else ""))
+    if on_cpu:
+        print("timings: wall = min wall time per step; cpu = process CPU time (all threads), compared with the "
+              "matmul's FLOP per CPU-second -- robust when other processes share the cores")
+    print()
 
-    results: dict = {"device": device_description(device), "peak_flops": peak["peak_flops"], "runs": []}
+    results: dict = {"device": device_description(device), "peak_flops": peak["peak_flops"],
+                     "peak_flops_per_cpu_s": peak.get("peak_flops_per_cpu_s"), "runs": []}
     for encoder in args.encoders.split(","):
         for size_name in sizes.split(","):
             size = SIZES[size_name]
@@ -370,33 +384,46 @@ def main(argv: list[str] | None = None) -> dict:
             flops = run_worker({**spec, "kind": "flops"})
             ours = run_worker({**spec, "kind": "ours", "steps": steps, "epochs": epochs})
             naive = run_worker({**spec, "kind": "naive", "steps": steps})
-            floor_s = flops["flops_fast"] * steps_per_epoch / peak["peak_flops"]
-            floor_composed = flops["flops_composed"] * steps_per_epoch / peak["peak_flops"]
-            floor_literal = flops["flops_literal"] * steps_per_epoch / peak["peak_flops"]
+            floors = {impl: flops[f"flops_{impl}"] * steps_per_epoch / peak["peak_flops"]
+                      for impl in ("fast", "composed", "literal")}
             ours_epoch = ours["step_s"] * steps_per_epoch
             naive_epoch = naive["step_s"] * steps_per_epoch
             row = {"encoder": encoder, "size": size_name, "input": f"{BATCH}x{size['n_chans']}x{size['n_times']}",
                    "n_items": size["n_items"], "steps_per_epoch": steps_per_epoch,
                    "flops_per_step": flops["flops_fast"], "flops_per_step_composed": flops["flops_composed"],
                    "flops_per_step_literal": flops["flops_literal"],
-                   "floor_composed_epoch_s": floor_composed, "floor_literal_epoch_s": floor_literal,
+                   "floor_epoch_s": floors["fast"], "floor_composed_epoch_s": floors["composed"],
+                   "floor_literal_epoch_s": floors["literal"],
                    "ours_epoch_s": ours_epoch, "ours_epoch_s_median": ours["step_s_median"] * steps_per_epoch,
-                   "naive_epoch_s": naive_epoch, "floor_epoch_s": floor_s,
-                   "ours_over_naive": ours_epoch / naive_epoch, "ours_over_floor": ours_epoch / floor_s,
+                   "naive_epoch_s": naive_epoch,
+                   "ours_over_naive": ours_epoch / naive_epoch, "ours_over_floor": ours_epoch / floors["fast"],
                    "ours_memory_mb": ours["memory_mb"], "naive_memory_mb": naive["memory_mb"], "variants": {}}
+            if on_cpu:
+                floor_cpu = flops["flops_fast"] * steps_per_epoch / peak["peak_flops_per_cpu_s"]
+                row.update(ours_cpu_epoch_s=ours["step_cpu_s"] * steps_per_epoch,
+                           naive_cpu_epoch_s=naive["step_cpu_s"] * steps_per_epoch, floor_cpu_epoch_s=floor_cpu,
+                           ours_over_naive_cpu=ours["step_cpu_s"] / naive["step_cpu_s"],
+                           ours_over_floor_cpu=ours["step_cpu_s"] * steps_per_epoch / floor_cpu)
             print(f"== {encoder} {size_name}: batch {row['input']}, N = {size['n_items']} "
                   f"({steps_per_epoch} steps/epoch), {flops['flops_fast'] / 1e9:.2f} GFLOP/step "
                   f"(composed kernel: {flops['flops_composed'] / 1e9:.2f}, literal ops: "
                   f"{flops['flops_literal'] / 1e9:.2f})")
-            print(f"   ours  {_fmt_s(ours_epoch)}/epoch  (median {_fmt_s(row['ours_epoch_s_median'])}), "
-                  f"peak mem +{ours['memory_mb']:.0f} MB")
-            print(f"   naive {_fmt_s(naive_epoch)}/epoch  (per-item Dataset + DataLoader + literal ops), "
-                  f"peak mem +{naive['memory_mb']:.0f} MB")
-            print(f"   floor {_fmt_s(floor_s)}/epoch  (FLOPs run / peak matmul; on the composed-kernel FLOPs "
-                  f"{_fmt_s(floor_composed).strip()}, on the literal FLOPs {_fmt_s(floor_literal).strip()})")
-            print(f"   ours/naive = {row['ours_over_naive']:.2f}   ours/floor = {row['ours_over_floor']:.2f}   "
-                  f"(vs composed-kernel floor {ours_epoch / floor_composed:.2f}, literal floor "
-                  f"{ours_epoch / floor_literal:.2f})")
+
+            def line(label: str, wall: float, cpu: float | None, extra: str = "") -> None:
+                cpu_txt = f"   cpu {_fmt_s(cpu)}" if cpu is not None else ""
+                print(f"   {label:6s} wall {_fmt_s(wall)}/epoch{cpu_txt}{extra}")
+
+            line("ours", ours_epoch, row.get("ours_cpu_epoch_s"),
+                 f"   (wall median {_fmt_s(row['ours_epoch_s_median']).strip()}, peak mem +{ours['memory_mb']:.0f} MB)")
+            line("naive", naive_epoch, row.get("naive_cpu_epoch_s"),
+                 f"   (per-item Dataset + DataLoader + literal ops, peak mem +{naive['memory_mb']:.0f} MB)")
+            line("floor", floors["fast"], row.get("floor_cpu_epoch_s"),
+                 f"   (FLOPs run / peak matmul; wall floor on composed-kernel FLOPs "
+                 f"{_fmt_s(floors['composed']).strip()}, on literal FLOPs {_fmt_s(floors['literal']).strip()})")
+            cpu_ratios = (f"   | cpu: ours/naive = {row['ours_over_naive_cpu']:.2f}, ours/floor = "
+                          f"{row['ours_over_floor_cpu']:.2f}" if on_cpu else "")
+            print(f"   wall: ours/naive = {row['ours_over_naive']:.2f}, ours/floor = {row['ours_over_floor']:.2f} "
+                  f"(vs composed-kernel floor {ours_epoch / floors['composed']:.2f}){cpu_ratios}")
             if not args.no_variants:
                 variants = ["literal", "literal-channels-last", "composed-nchw", "composed", "fast"]
                 if encoder != "nice":
@@ -409,12 +436,14 @@ def main(argv: list[str] | None = None) -> dict:
                     r = run_worker({**spec, "kind": "step", "variant": "fast", "compile": True, "steps": vsteps,
                                     "warmup": 2})
                     row["variants"]["fast+compile"] = r
-                base = row["variants"]["fast"]["step_s"]
+                base = row["variants"]["fast"]
                 print("   variants (raw step: forward + loss + backward + AdamW, min over steps):")
                 for name, r in row["variants"].items():
                     extra = f", first step {r['first_step_s']:.1f}s (compile)" if name.endswith("compile") else ""
-                    print(f"     {name:22s} {_fmt_s(r['step_s'])}/step  {_fmt_s(r['step_s'] * steps_per_epoch)}"
-                          f"/epoch  x{r['step_s'] / base:5.2f} vs fast  mem +{r['memory_mb']:.0f} MB{extra}")
+                    cpu_txt = (f"  cpu {_fmt_s(r['step_cpu_s'])} x{r['step_cpu_s'] / base['step_cpu_s']:5.2f}"
+                               if on_cpu else "")
+                    print(f"     {name:22s} wall {_fmt_s(r['step_s'])}/step x{r['step_s'] / base['step_s']:5.2f} vs fast"
+                          f"{cpu_txt}  mem +{r['memory_mb']:.0f} MB{extra}")
             print()
             results["runs"].append(row)
     load_after = os.getloadavg()

@@ -103,3 +103,16 @@ def chance_levels(n_gallery: int, top_ks=(1, 5), k_ways=()) -> dict[str, float]:
             if k >= 50:
                 out[f"kway/{k}/top5"] = 5 / k
     return out
+
+
+def _register() -> None:
+    from bench.metrics import METRICS
+
+    recipe = "cosine similarity of L2-normalised embeddings; rank = #others with similarity >= the true one"
+    for k in (1, 5):
+        METRICS.register(f"top{k}", higher_is_better=True, ceiling=1.0, inputs="ranks (N,) int",
+                         description=f"fraction of test items whose true image is among the {k} most similar",
+                         recipe=recipe + "; ties count against")(lambda ranks, _k=k: top_k(ranks, _k))
+
+
+_register()

@@ -26,7 +26,11 @@ What ``fit`` guarantees:
   ``recipe.precision`` "auto" or "amp"; the loss is always computed in float32. The CPU runs fp32.
 * A non-finite loss stops the fit with :class:`TrainingError` naming the epoch and what to change.
 
-Epochs are numbered from 1; ``curves[name][e - 1]`` is epoch ``e``.
+Epochs are numbered from 1; ``curves[name][e - 1]`` is epoch ``e``. Curves: ``train_loss``,
+``val_loss``, ``val_top1``, ``temperature`` (NaN for triplet), ``lr`` (of the epoch),
+``epoch_seconds`` (train + validation, wall), ``train_seconds`` (wall) and ``train_cpu_seconds``
+(process CPU time of the training steps, all threads: a compute-cost record that contention on a
+shared machine does not inflate).
 """
 
 from __future__ import annotations
@@ -295,7 +299,8 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
         bs = recipe.batch_size
         n_batches = n // bs if n >= bs else 1
         curves: dict[str, list[float]] = {k: [] for k in ("train_loss", "val_loss", "val_top1", "temperature",
-                                                          "epoch_seconds", "train_seconds", "lr")}
+                                                          "epoch_seconds", "train_seconds", "train_cpu_seconds",
+                                                          "lr")}
         best_value = math.inf if not maximise else -math.inf
         best_state = state_copy(encoder)
         chosen_epoch = 0
@@ -306,7 +311,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
                    position=progress_position, leave=progress_leave, dynamic_ncols=True)
         with bar:
             for epoch in range(1, recipe.epochs + 1):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 encoder.train()
                 order = torch.randperm(n, generator=gen)
                 if on_dev:
@@ -335,6 +340,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
                 train_seconds = time.perf_counter() - t0
+                train_cpu_seconds = time.process_time() - c0
                 if not math.isfinite(train_loss):
                     raise TrainingError(
                         f"training loss is {train_loss} in epoch {epoch}",
@@ -350,7 +356,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
                     scheduler.step()
                 metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_top1": val_top1,
                            "temperature": loss_fn.tau, "epoch_seconds": time.perf_counter() - t0,
-                           "train_seconds": train_seconds, "lr": lr}
+                           "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "lr": lr}
                 for key, value in metrics.items():
                     curves[key].append(float(value))
                 value = metrics[selection_metric]

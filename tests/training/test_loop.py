@@ -13,7 +13,7 @@ from bench.encoders import build_encoder
 from bench.training import TrainingError, TrainingSet, build_loss, embed, fit, load_state
 
 C, T, D = 8, 80, 16
-TIMING = {"epoch_seconds", "train_seconds"}
+TIMING = {"epoch_seconds", "train_seconds", "train_cpu_seconds"}
 
 
 def make_set(n_images: int, reps: int, seed: int, *, offset: int = 0, noise: float = 0.5,

@@ -33,8 +33,9 @@ block signature is added afterwards, in every band: the published band-passed fi
 block-level offsets (Li et al. decode the 55-95 Hz file well above chance). Each band file is then
 standardised per channel over all kept items ("_std"). The raw file holds the unfiltered sum.
 
-**Images with planted saliency.** The class-relevant object (class colour, shape, grating) sits
-at a random position on a class-independent cluttered background; ``simulation.json`` records its
+**Images with planted saliency.** The class-relevant object (class hue spread evenly over classes,
+class shape, a grating of per-image orientation) sits at a random position on a class-independent
+cluttered background; ``simulation.json`` records its
 centre and radius per image. **Fixations** are drawn around the object (85 %) or uniformly (15 %).
 
 Deterministic from ``seed``; ``tiny`` takes seconds.
@@ -146,7 +147,7 @@ class ImageNetEEGSimulation:
         feats = stimuli.image_features(means, label, rng)
         ids = rng.choice(np.arange(1000, 99999), spec.n_images, replace=False)
         stems = [f"{wnids[c]}_{int(i)}" for c, i in zip(label, ids)]
-        return {"wnids": wnids, "label": label, "features": feats, "stems": stems}
+        return {"wnids": wnids, "label": label, "features": feats, "stems": stems, "means": means}
 
     @property
     def labels(self) -> np.ndarray:
@@ -185,13 +186,16 @@ class ImageNetEEGSimulation:
             col = np.array(colorsys.hsv_to_rgb(rng.uniform(), 0.12, rng.uniform(0.3, 0.8)), np.float32)
             img = img * (1 - 0.6 * w) + 0.6 * w * col
         img += 0.05 * rng.standard_normal((s, s, 1)).astype(np.float32)
-        # object: class shape (lobes, depth, aspect), class colour, per-image grating orientation
+        # object: class shape (lobes, depth, aspect from the class's mean features) and class hue
+        # (evenly spread over classes), per-image orientation, grating frequency, size and position
         cx, cy, radius = self.objects[k]
-        n_lobes = min(7, 3 + int(5 * stimuli._phi(f[0])))
-        depth = 0.1 + 0.3 * stimuli._phi(f[1])
-        aspect = float(np.exp(0.3 * np.tanh(f[2])))
+        c = int(self.labels[k])
+        m = self.classes["means"][c]
+        n_lobes = 3 + c % 5
+        depth = 0.15 + 0.25 * stimuli._phi(m[1])
+        aspect = float(np.exp(0.25 * np.tanh(m[2])))
         theta = float(np.arctan2(f[11], f[10]) / 2)
-        hue = (np.arctan2(f[7], f[6]) / (2 * np.pi)) % 1.0
+        hue = (c * 0.618034 + 0.03 * np.tanh(f[6])) % 1.0
         du, dv = xx - cx, yy - cy
         ru = (du * np.cos(theta) + dv * np.sin(theta)) / aspect
         rv = (-du * np.sin(theta) + dv * np.cos(theta)) * aspect
