@@ -24,7 +24,7 @@ class Strict(BaseModel):
 class SimulationSpec(Strict):
     """How to make the dataset when ``source: simulated`` (the embedded default, no downloads)."""
 
-    size: Literal["tiny", "small", "full"] = "tiny"
+    size: Literal["micro", "tiny", "small", "full"] = "tiny"
     n_subjects: int = Field(2, ge=1, le=10)
     seed: int = 0
     snr: float = Field(1.0, gt=0)

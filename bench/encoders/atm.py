@@ -50,6 +50,7 @@ from torch import nn
 from bench.encoders import ENCODERS
 from bench.encoders.base import BrainEncoder
 from bench.encoders.nice import NiceConvBlock, NiceProjection
+from bench.encoders.ops import Dropout, dropout
 from bench.errors import ConfigError
 
 
@@ -81,7 +82,12 @@ class _Attention(nn.Module):
         b, n, _ = x.shape
         q, k, v = (proj(x).view(b, n, self.n_heads, self.d_head).transpose(1, 2)
                    for proj in (self.query, self.key, self.value))
-        h = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        if self.training and self.dropout > 0 and x.device.type == "cpu":
+            # Same math as SDPA; the CPU SDPA kernel draws its dropout mask with bernoulli_ (slow).
+            attn = torch.softmax((q * self.d_head ** -0.5) @ k.transpose(-1, -2), dim=-1)
+            h = dropout(attn, self.dropout) @ v
+        else:
+            h = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.out(h.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -95,7 +101,7 @@ class _EncoderLayer(nn.Module):
         self.ff2 = nn.Linear(d_ff, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.dropout(self.attention(x)))
@@ -152,7 +158,7 @@ class ATMS(BrainEncoder):
             self.register_buffer("token_subjects", torch.tensor(known, dtype=torch.long))
             self.subject_embedding = nn.Parameter(torch.randn(len(known), d_model)) if known else None
             self.shared_token = nn.Parameter(torch.randn(1, d_model))
-        self.embed_dropout = nn.Dropout(dropout)
+        self.embed_dropout = Dropout(dropout)
         self.layers = nn.ModuleList(_EncoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.block = NiceConvBlock(n_chans, d_model, dropout=conv_dropout, impl=impl)

@@ -29,9 +29,9 @@ features of that layout; the (C, 1) spatial convolution is one matmul (B*J, C*40
 and the 1x1 convolution a (40, 40) matmul: no NCHW convolution, no pooling pass, no permute
 copy, and the largest intermediate, (B*J*C, 40), is 5.4x smaller than the literal (B, 40, C, T-24)
 convolution output. ELU is a small autograd function (saves its output; ``max(x, exp(min(x,0))-1)``,
-3x faster than torch's ELU kernel on the CPU); BatchNorm sees a channels-last (N, 40, 1, 1) view
-(the fast CPU kernel). Dropout masks are drawn in another order than the literal ops, nothing else
-differs. ``ci/bench_training.py`` measures all of them (and channels-last, composed-NCHW and
+3x faster than torch's ELU kernel on the CPU, see ``ops.py``); BatchNorm sees a channels-last
+(N, 40, 1, 1) view (the fast CPU kernel). Dropout masks are drawn in another order than the
+literal ops, nothing else differs. ``ci/bench_training.py`` measures all of them (and channels-last, composed-NCHW and
 ``torch.compile`` variants): on 2 CPU cores ``fast`` trains NICE about 4-5x faster per step than
 ``literal``.
 """
@@ -46,61 +46,16 @@ from torch import nn
 
 from bench.encoders import ENCODERS
 from bench.encoders.base import BrainEncoder
+from bench.encoders.ops import Dropout, elu, sliding_sum
 from bench.errors import ConfigError
 
-
-class _ELUFunction(torch.autograd.Function):
-    """ELU(alpha=1) saving only its output: y = x (x > 0), exp(x) - 1 (x <= 0); dy/dx = min(y, 0) + 1."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        # ELU(x) = max(x, exp(min(x, 0)) - 1) (exp(x) - 1 >= x everywhere): four vectorised passes,
-        # one allocation; 3x faster than torch.where(x > 0, x, expm1(x)) on the CPU.
-        y = x.clamp(max=0)
-        y.exp_()
-        y.sub_(1)
-        torch.maximum(y, x, out=y)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        (y,) = ctx.saved_tensors
-        return torch.addcmul(grad, grad, y.clamp(max=0))
-
-
-def elu(x: torch.Tensor) -> torch.Tensor:
-    """ELU with alpha = 1 (same values and gradients as ``F.elu``; faster on CPU)."""
-    return _ELUFunction.apply(x)
+__all__ = ["NICE", "NiceConvBlock", "NiceProjection", "elu", "sliding_sum"]
 
 
 def _bn_rows(h: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
     """BatchNorm2d ``bn`` over the last dim of a (N, F) tensor (same statistics as NCHW over B, H, W)."""
     n, f = h.shape
     return bn(h.view(n, f, 1, 1).contiguous(memory_format=torch.channels_last)).view(n, f)
-
-
-def sliding_sum(x: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    """Sums of ``length`` consecutive samples along ``dim`` (size n -> n - length + 1).
-
-    Binary doubling: s_1 = x, s_2p[t] = s_p[t] + s_p[t + p], and s_length is the sum of the s_p of
-    the set bits of ``length`` at cumulative offsets -- O(log length) vectorised adds, each value a
-    plain sum of ``length`` samples (no running-sum cancellation).
-    """
-    n_out = x.shape[dim] - length + 1
-    out: torch.Tensor | None = None
-    power, p, offset = x, 1, 0
-    while p <= length:
-        if length & p:
-            seg = power.narrow(dim, offset, n_out)
-            out = seg if out is None else out + seg
-            offset += p
-        if 2 * p <= length:
-            size = power.shape[dim] - p
-            power = power.narrow(dim, 0, size) + power.narrow(dim, p, size)
-        p *= 2
-    assert out is not None
-    return out
 
 
 IMPLS = ("fast", "composed", "literal")
@@ -137,7 +92,7 @@ class NiceConvBlock(nn.Module):
             nn.Conv2d(n_filters, n_filters, (n_chans, 1), (1, 1)),
             nn.BatchNorm2d(n_filters),
             nn.ELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.projection = nn.Sequential(nn.Conv2d(n_filters, n_filters, (1, 1), stride=(1, 1)))
 
@@ -189,7 +144,7 @@ class NiceConvBlock(nn.Module):
         w_s = conv_s.weight.view(f, f, c).permute(2, 1, 0).reshape(c * f, f)     # [(c, f_in), f_out]
         h = torch.addmm(conv_s.bias, h.view(b * j, c * f), w_s)                 # (B*J, F)
         h = elu(_bn_rows(h, bn2))
-        h = F.dropout(h, drop.p, self.training)
+        h = drop(h)
         h = torch.addmm(proj.bias, h, proj.weight.view(f, f).t())
         return h.view(b, j * f)
 
@@ -200,7 +155,7 @@ class NiceProjection(nn.Sequential):
     def __init__(self, in_features: int, out_features: int, dropout: float = 0.5) -> None:
         super().__init__(
             nn.Linear(in_features, out_features),
-            _Residual(nn.Sequential(nn.GELU(), nn.Linear(out_features, out_features), nn.Dropout(dropout))),
+            _Residual(nn.Sequential(nn.GELU(), nn.Linear(out_features, out_features), Dropout(dropout))),
             nn.LayerNorm(out_features),
         )
 

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.encoders import n_parameters
-from bench.encoders.nice import NICE, NiceConvBlock, elu, sliding_sum
+from bench.encoders.nice import NICE, NiceConvBlock
+from bench.encoders.ops import dropout, elu, sliding_sum
 
 
 def make(n_chans=63, n_times=250, d=768, **kw) -> NICE:
@@ -113,3 +114,13 @@ def test_elu_matches_torch():
     g1, = torch.autograd.grad(ours.sum(), x)
     g2, = torch.autograd.grad(ref.sum(), x)
     torch.testing.assert_close(g1, g2)
+
+
+def test_fast_dropout_statistics():
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = dropout(x, 0.25, True)
+    values = y.unique()
+    assert len(values) == 2 and values[0] == 0 and float(values[1]) == pytest.approx(1 / 0.75)
+    assert abs(float((y == 0).float().mean()) - 0.25) < 0.01
+    assert torch.equal(dropout(x, 0.25, False), x)

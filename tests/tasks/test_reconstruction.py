@@ -38,48 +38,62 @@ ROOT = Path(__file__).resolve().parents[2]
 TWO_WAY = ("alexnet2", "alexnet5", "inception", "clip")
 DISTANCES = ("effnet", "swav")
 TABLE = ("pixcorr", "ssim") + TWO_WAY + DISTANCES
+FAST = ("pixcorr", "ssim", "alexnet2", "alexnet5", "clip")          # AlexNet and a small CLIP: seconds on a CPU
+# Every metric (Inception-v3 at 342 px, EfficientNet-B1, ResNet-50): about a minute more on 2 cores.
+EVERY = [pytest.param(FAST, id="fast"), pytest.param(TABLE, id="every-metric", marks=pytest.mark.slow)]
 FILES = {"alexnet": "alexnet-owt-7be5be79.pth", "inception_v3": "inception_v3_google-0cc3c7bd.pth",
          "efficientnet_b1": "efficientnet_b1-c27df63c.pth", "swav": "swav_800ep_pretrain.pth.tar",
          "resnet18": "resnet18-f37072fd.pth"}
 
 
 # ------------------------------------------------------------------------------------ fixtures
-def plant_metric_weights(root: Path) -> Path:
-    """Random-init AlexNet, Inception-v3, EfficientNet-B1, SwAV ResNet-50, ResNet-18 (N-way) and a small
-    CLIP (ViT-S-32), saved where ``bench.metrics.features`` looks under ``weights_dir``."""
+def _net(key: str):
     import open_clip
 
-    tv = root / "torchvision"
-    tv.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        nets = {"alexnet": torchvision.models.alexnet(weights=None),
-                "inception_v3": torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True,
-                                                                init_weights=False),
-                "efficientnet_b1": torchvision.models.efficientnet_b1(weights=None),
-                "resnet18": torchvision.models.resnet18(weights=None)}
-        for key, net in nets.items():
-            torch.save(net.state_dict(), tv / FILES[key])
-        swav = torchvision.models.resnet50(weights=None)
-        torch.save({f"module.{k}": v for k, v in swav.state_dict().items() if not k.startswith("fc.")},
-                   tv / FILES["swav"])
-        (root / "open_clip").mkdir(exist_ok=True)
+    if key == "clip":
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)
         try:
-            clip = open_clip.create_model("ViT-S-32", pretrained=None, force_quick_gelu=True)
+            return open_clip.create_model("ViT-S-32", pretrained=None, force_quick_gelu=True)
         finally:
             logging.getLogger().setLevel(level)
-        torch.save(clip.state_dict(), root / "open_clip" / "ViT-S-32.pt")
+    if key == "inception_v3":
+        return torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True,
+                                               init_weights=False)
+    return {"alexnet": torchvision.models.alexnet, "efficientnet_b1": torchvision.models.efficientnet_b1,
+            "swav": torchvision.models.resnet50, "resnet18": torchvision.models.resnet18}[key](weights=None)
+
+
+def plant_metric_weights(root: Path, keys=("alexnet", "inception_v3", "efficientnet_b1", "swav", "resnet18",
+                                            "clip")) -> Path:
+    """Random-init networks behind the metric table, saved (float16, to halve the files; the loaders copy
+    into float32) under their official names where ``bench.metrics.features`` looks in ``weights_dir``:
+    AlexNet, Inception-v3, EfficientNet-B1, SwAV ResNet-50 (hub format), ResNet-18 (N-way) and a small
+    CLIP (ViT-S-32, selected by the tasks' ``protocol.extractors``). Keys already planted are kept."""
+    for key in keys:
+        target = root / ("open_clip/ViT-S-32.pt" if key == "clip" else f"torchvision/{FILES[key]}")
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            state = _net(key).state_dict()
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        if key == "swav":
+            state = {f"module.{k}": v for k, v in state.items() if not k.startswith("fc.")}
+        torch.save(state, target)
     return root
+
+
+FAST_KEYS = ("alexnet", "clip")
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    """Planted weights and a cache dir (simulated data, embeddings) shared by this module's tests."""
+    """A weights dir (planted on demand) and a cache dir (simulated data, embeddings) shared by this module."""
     clear_feature_cache()
     root = tmp_path_factory.mktemp("recon")
-    plant_metric_weights(root / "weights")
+    plant_metric_weights(root / "weights", FAST_KEYS)
     yield root
     clear_feature_cache()
 
@@ -110,19 +124,30 @@ def write_submission(tmp: Path, name: str, task: Path, reconstructions: str, *, 
 
 
 # ------------------------------------------------------------------------------------ end to end
-def test_retrieval_baseline_writes_every_metric_to_mlflow(tmp_path, wsettings):
-    task = write_task(tmp_path, "recon-fast")
+def _plant_for(metrics, shared) -> None:
+    from bench.metrics.features import FEATURE_METRICS
+
+    keys = {FEATURE_METRICS[m].extractor for m in metrics if m in FEATURE_METRICS}
+    keys |= {"resnet18"} if "nway_top1" in metrics else set()
+    keys |= {"inception_v3"} if "inception_score" in metrics else set()
+    plant_metric_weights(shared / "weights", sorted(keys))
+
+
+@pytest.mark.parametrize("metrics", EVERY)
+def test_retrieval_baseline_writes_every_metric_to_mlflow(tmp_path, wsettings, shared, metrics):
+    _plant_for(metrics, shared)
+    task = write_task(tmp_path, "recon-fast", metrics=metrics)
     sub = write_submission(tmp_path, "nearest", task, "{baseline: retrieval-nearest-train}")
     report = evaluate([str(sub)], settings=wsettings, progress=False)
     assert not report.failed, report.failed[0].error
     (record,) = report.records
-    assert set(TABLE) <= set(record.metrics), record.metrics
-    assert all(f"last_epoch/{m}" in record.metrics for m in TABLE)
+    assert set(metrics) <= set(record.metrics), record.metrics
+    assert all(f"last_epoch/{m}" in record.metrics for m in metrics)
     assert record.info["missing_metrics"] == {} and record.info["source"] == "retrieval-nearest-train"
     assert 1 <= record.chosen_epoch <= record.info["last_epoch"]
     n = record.info["n_test"]
     assert n == 50 and len(record.per_item["item_id"]) == n
-    assert all(len(record.per_item[m]) == n for m in TABLE)
+    assert all(len(record.per_item[m]) == n for m in metrics)
     assert record.metrics["alexnet2"] == pytest.approx(np.mean(record.per_item["alexnet2"]))
     # the baseline returns training images (test concepts are disjoint from training concepts)
     assert all(not o.startswith(i.split("/")[0]) for o, i in zip(record.per_item["origin"], record.per_item["item_id"]))
@@ -130,30 +155,34 @@ def test_retrieval_baseline_writes_every_metric_to_mlflow(tmp_path, wsettings):
 
     store = RecordStore(wsettings.tracking_uri)
     run = store.client.get_run(record.run_id)
-    assert set(TABLE) <= set(run.data.metrics)
+    assert set(metrics) <= set(run.data.metrics)
     assert run.data.params["submission.reconstructions.baseline"] == "retrieval-nearest-train"
     artifacts = {a.path for a in store.client.list_artifacts(record.run_id)}
     assert {"record.json", "per_item.csv"} <= artifacts
     assert len(evaluate([str(sub)], settings=wsettings, progress=False).skipped) == 1   # resume
 
 
-def test_ground_truth_at_ceiling_and_shuffled_at_chance(tmp_path, wsettings):
-    task = write_task(tmp_path, "recon-bracket")
+@pytest.mark.parametrize("metrics", EVERY)
+def test_ground_truth_at_ceiling_and_shuffled_at_chance(tmp_path, wsettings, shared, metrics):
+    _plant_for(metrics, shared)
+    task = write_task(tmp_path, "recon-bracket", metrics=metrics)
     gt = write_submission(tmp_path, "gt", task, "{baseline: ground-truth}")
     shuffled = write_submission(tmp_path, "shuffled", task, "{baseline: shuffled-ground-truth}")
     report = evaluate([str(gt), str(shuffled)], tasks=[str(task)], settings=wsettings, progress=False)
     assert not report.failed, report.failed[0].error
     by = {r.submission: r for r in report.records}
     ceiling = by["gt"].metrics
+    assert set(ceiling) == set(metrics)
     for m in ("pixcorr", "ssim") + TWO_WAY:
-        assert ceiling[m] == pytest.approx(1.0, abs=1e-6), (m, ceiling[m])
-    for m in DISTANCES:
+        if m in metrics:
+            assert ceiling[m] == pytest.approx(1.0, abs=1e-6), (m, ceiling[m])
+    for m in set(DISTANCES) & set(metrics):
         assert ceiling[m] == pytest.approx(0.0, abs=1e-5), (m, ceiling[m])
     chance = by["shuffled"].metrics
-    for m in TWO_WAY:
+    for m in set(TWO_WAY) & set(metrics):
         assert abs(chance[m] - 0.5) < 0.12, (m, chance[m])
     assert abs(chance["pixcorr"]) < 0.3 and chance["ssim"] < 0.95
-    assert all(chance[m] > ceiling[m] + 1e-6 for m in DISTANCES)   # random-init features: small but > 0
+    assert all(chance[m] > ceiling[m] + 1e-6 for m in set(DISTANCES) & set(metrics))  # random-init: small, > 0
     perm = by["shuffled"].per_item
     assert all(o != i for o, i in zip(perm["origin"], perm["item_id"]))   # a derangement
     assert sorted(perm["origin"]) == sorted(perm["item_id"])
@@ -176,7 +205,7 @@ def test_folder_samples_are_averaged_and_paired_per_image(tmp_path, wsettings):
     from bench.config import load_task
     from bench.stats.items import compare_items
 
-    task = write_task(tmp_path, "recon-pix", metrics=("pixcorr", "ssim", "alexnet2"))
+    task = write_task(tmp_path, "recon-pix", metrics=("pixcorr",))
     ds = open_dataset(load_task(str(task)).spec.dataset, wsettings)
     images = ds.images("test")
     folder = tmp_path / "recs" / "sub-01"
@@ -218,7 +247,7 @@ def nearest_blurred(brain_embeddings, test_image_ids, *, train_image_embeddings,
 
 
 def test_generator_contract(tmp_path, wsettings):
-    task = write_task(tmp_path, "recon-gen", metrics=("pixcorr", "ssim"),
+    task = write_task(tmp_path, "recon-gen", metrics=("pixcorr",),
                       extra="selection: {report_last_epoch: false}\n")
     sub = write_submission(tmp_path, "gen", task, "{generator: 'tests.tasks.test_reconstruction:nearest_blurred', "
                                                   "params: {strength: 2.0}}", epochs=1)
@@ -233,8 +262,8 @@ def test_generator_contract(tmp_path, wsettings):
     assert not failed.finished and "clash" in failed.error
 
 
-@pytest.mark.slow
-def test_imagenet_eeg_variant_scores_nway_and_inception_score(tmp_path, wsettings):
+def test_imagenet_eeg_variant_scores_nway_and_inception_score(tmp_path, wsettings, shared):
+    plant_metric_weights(shared / "weights", ("resnet18", "inception_v3"))
     task = write_task(tmp_path, "recon-inet", base="imagenet-eeg-reconstruction",
                       metrics=("ssim", "nway_top1", "inception_score"),
                       extra="  is_splits: 2\n  trials: 100\ndataset: {source: simulated, subjects: [1], "
@@ -248,9 +277,9 @@ def test_imagenet_eeg_variant_scores_nway_and_inception_score(tmp_path, wsetting
     assert rec.info["chance"]["nway_top1"] == pytest.approx(1 / 50)
 
 
-def test_missing_weights_skip_or_error(tmp_path, tracking_uri):
+def test_missing_weights_skip_or_error(tmp_path, tracking_uri, shared):
     """The demo scores the weight-free metrics and records why the others are missing; 'error' fails clearly."""
-    empty = load_settings(cache_dir=tmp_path / "cache", weights_dir=tmp_path / "none", tracking_uri=tracking_uri,
+    empty = load_settings(cache_dir=shared / "cache", weights_dir=tmp_path / "none", tracking_uri=tracking_uri,
                           device="cpu")
     task = write_task(tmp_path, "recon-skip", metrics=("pixcorr", "alexnet2"))
     gt = write_submission(tmp_path, "gt", task, "{baseline: ground-truth}")

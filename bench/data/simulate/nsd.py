@@ -22,8 +22,9 @@ on the posterior half of the unit sphere; each subject has its own subset, mixin
 time point per voxel: the positions are split in four posterior-to-anterior quarters (a
 ventral-stream hierarchy) that carry the model's noise-free evoked response at 0.1, 0.17, 0.3 and
 0.45 s respectively (low-level features drive the posterior voxels, concept features the anterior
-ones), scaled to unit power; a trial adds spatially smooth noise of unit variance: ``sqrt(snr) * gain * pattern + noise``. Noise of trial block ``b``
-of subject ``s`` comes from ``(seed, s, b)``.
+ones), scaled to unit power; a trial adds spatially smooth noise of unit variance:
+``sqrt(snr) * gain * pattern + noise``. Noise of trial block ``b`` of subject ``s`` comes from
+``(seed, s, b)``.
 
 **Sizes.** ``tiny`` (seconds) and ``small`` (1,000 shared images, 2,000 voxels); the published
 voxel counts (``full``) are refused: the model's spatial noise kernel is voxels x voxels.

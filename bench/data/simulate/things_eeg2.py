@@ -73,6 +73,9 @@ class SizeSpec:
 
 
 SIZES: dict[str, SizeSpec] = {
+    # a handful of images: end-to-end tests of submissions whose image models are slow on a CPU
+    "micro": SizeSpec(train_concepts=16, images_per_concept=2, test_concepts=10, train_reps=2, test_reps=4,
+                      image_size=64),
     # seconds: for tests and first runs (~330 MB float64 per subject at 250 Hz)
     "tiny": SizeSpec(train_concepts=100, images_per_concept=4, test_concepts=50, train_reps=4, test_reps=20,
                      image_size=64),
