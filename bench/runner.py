@@ -192,9 +192,10 @@ def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = No
         for record in run(todo, settings, progress):
             store.write(record, parent_run_id=report.parent_run_id)
             report.records.append(record)
+            headline = record.task_spec.get("headline_metric", "top1")
             bar.set_postfix_str(f"{record.submission}/{record.split}/s{record.seed}: "
-                                + (f"top1={record.metrics.get('top1', float('nan')):.3f}" if record.finished
-                                   else "FAILED"))
+                                + (f"{headline}={record.metrics.get(headline, float('nan')):.3f}"
+                                   if record.finished else "FAILED"))
             bar.update(1)
     except KeyboardInterrupt:
         interrupted = True

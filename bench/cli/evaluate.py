@@ -78,6 +78,8 @@ def register(app: typer.Typer) -> None:
         correction: str = typer.Option("holm", "--correction", help="holm, bh or none (across all pairs)"),
         fmt: str = typer.Option("table", "--format", help="table, json or csv"),
         n_boot: int = typer.Option(10000, "--bootstrap", help="bootstrap resamples for the CI"),
+        per_item: bool = typer.Option(False, "--per-item",
+                                      help="pair per test item (e.g. per reconstructed image) instead of per unit"),
         snapshot: Optional[Path] = Snapshot, tracking_uri: Optional[str] = TrackingUri,
     ) -> None:
         """Paired tests between submissions over matched subjects and (subject, seed) units."""
@@ -94,6 +96,15 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("compare needs at least two submissions", fix="name two or more submission files")
         settings = make_settings(tracking_uri)
         records = load_records(settings, snapshot, task)
+        if per_item:
+            import itertools
+
+            from bench.stats.items import compare_items
+
+            rows = [_as_dict(compare_items(records, task, a, b, metric))
+                    for a, b in itertools.combinations(names, 2)]
+            typer.echo(json.dumps(rows, indent=1, default=float) if fmt == "json" else pd.DataFrame(rows).to_string())
+            return
         results = compare_all(records, task, names, metric, correction=correction, n_boot=n_boot)
         rows = [c.to_dict() for c in results]
         if fmt == "json":
@@ -115,6 +126,12 @@ def register(app: typer.Typer) -> None:
                 f"  Wilcoxon (subjects): W={c.wilcoxon_stat:.3f} p={c.p_wilcoxon:.4g}   Cohen's d_z={c.cohens_dz:.3f}\n"
                 f"  verdict at 0.05 ({c.correction}-corrected): {verdict}"
                 + (f"\n  unmatched units (left out): {', '.join(c.unmatched)}" if c.unmatched else ""))
+
+
+def _as_dict(result) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result)
 
 
 def _print_results(settings, snapshot, tasks, metric: str, fmt: str) -> None:

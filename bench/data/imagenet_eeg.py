@@ -334,6 +334,21 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+@dataclass(frozen=True)
+class PartSummary:
+    """One subject's rows of one part, as read (``bench data info``)."""
+
+    path: Path
+    data: np.ndarray
+    ch_names: list[str]
+    times: np.ndarray
+    stored_times: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+
 # --------------------------------------------------------------------------------------------
 # Fixations
 # --------------------------------------------------------------------------------------------
@@ -584,6 +599,12 @@ class ImageNetEEG(BrainDataset):
         self._require(self.split_path(), f"split file '{self.split_file}'")
         opts = f"{self.variant}|{self.split_file}|{self.split_index}|{self.length_range}|{self.crop}"
         return combine([opts, files_sha256([self.eeg_path(), self.split_path()], self.cache_dir, root=self.root)])
+
+    def read_file(self, subject: int, part: str) -> "PartSummary":
+        """What ``bench data info`` shows for one subject and part: the file, the rows' shape, times."""
+        data = self.load(subject, part)
+        return PartSummary(self.eeg_path(), data.signals, list(data.ch_names or []), data.times,
+                           len(data.times))
 
     @property
     def n_classes(self) -> int:

@@ -455,7 +455,10 @@ def _read_rows(path: Path, rows: np.ndarray, item_of_row: np.ndarray, n_items: i
                 bad.extend(int(r) for r in rows[sel][~finite][: max(0, 10 - len(bad))])
             else:
                 items = item_of_row[sel]
-                if average:
+                if average and len(np.unique(items)) == len(items):
+                    out[items] += picked
+                    counts[items] += 1
+                elif average:
                     np.add.at(out, items, picked)
                     np.add.at(counts, items, 1)
                 else:

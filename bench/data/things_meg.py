@@ -170,10 +170,12 @@ class ThingsMEG(BrainDataset):
     def files(self, subject: int, part: Part) -> list[Path]:
         _check_part(part)
         main = self._main_file(subject)
-        stem = main.name[: -len(".fif")]
-        splits = sorted(self.root.glob(f"{stem}-*.fif"), key=lambda p: int(p.stem.rsplit("-", 1)[-1])
-                        if p.stem.rsplit("-", 1)[-1].isdigit() else 0)
-        return [main] + [p for p in splits if p.stem.rsplit("-", 1)[-1].isdigit()]
+        parts = []
+        for p in self.root.glob(f"{main.stem}-*.fif"):     # MNE's split files: <stem>-1.fif, <stem>-2.fif, ...
+            suffix = p.stem.rsplit("-", 1)[-1]
+            if suffix.isdigit():
+                parts.append((int(suffix), p))
+        return [main] + [p for _, p in sorted(parts)]
 
     # -- trial table ----------------------------------------------------------------------------
 
@@ -442,8 +444,10 @@ def _read_rows(epochs, rows: np.ndarray, item_of_row: np.ndarray, n_items: int, 
             bad.extend(int(r) for r in rows[sel][~finite][: max(0, 10 - len(bad))])
             continue
         items = item_of_row[sel]
-        if average:
-            np.add.at(acc, items, block)
+        if average and len(np.unique(items)) == len(items):
+            acc[items] += block                       # one trial per item in this chunk (exp images)
+        elif average:
+            np.add.at(acc, items, block)              # repetitions of one image in the same chunk
         else:
             acc[items] = block
         np.add.at(counts, items, 1)

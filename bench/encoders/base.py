@@ -71,7 +71,8 @@ class BrainEncoder(nn.Module):
             if not isinstance(n_times, int) or isinstance(n_times, bool) or n_times < self.min_times:
                 raise ConfigError(f"{name} needs at least {self.min_times} samples per item, got n_times={n_times!r}",
                                   field="dataset.time_window",
-                                  fix=f"use a longer time window or a higher sampling rate (>= {self.min_times} samples)")
+                                  fix="use a longer time window or a higher sampling rate "
+                                      f"(>= {self.min_times} samples)")
         elif n_times is not None and (not isinstance(n_times, int) or n_times < 1):
             raise ConfigError(f"{name}: n_times must be a positive int or None, got {n_times!r}", field="n_times")
         if sfreq is not None and (not isinstance(sfreq, (int, float)) or not math.isfinite(sfreq) or sfreq <= 0):

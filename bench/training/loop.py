@@ -135,10 +135,12 @@ def load_state(encoder: nn.Module, state: dict[str, Any]) -> nn.Module:
     return encoder
 
 
-def _optimizer(params: list[dict[str, Any]], recipe: RecipeSpec, device: torch.device) -> torch.optim.Optimizer:
+def _optimizer(params: list[dict[str, Any]], recipe: RecipeSpec) -> torch.optim.Optimizer:
+    """The recipe's optimiser over ``params`` (param groups). Adam/AdamW use the fused kernel (same
+    update, ~5 ms less per NICE step on the CPU) where every parameter is a float on CPU/CUDA."""
     opt = recipe.optimizer
-    # The fused (single-kernel) Adam/AdamW: same update, ~5 ms less per NICE step on the CPU.
-    fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() for g in params for p in g["params"])
+    tensors = [p for g in params for p in g["params"]]
+    fused = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
     if opt.name == "adam":
         return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=fused)
     if opt.name == "adamw":
@@ -261,7 +263,10 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
                        under an outer bar.
     deterministic:     None: deterministic algorithms on CPU, deterministic cuDNN on CUDA; True: also
                        ``use_deterministic_algorithms`` on CUDA (warn-only); False: leave global flags.
-    compile:           run training steps through ``torch.compile(encoder)`` (same weights/state keys).
+    compile:           run training steps through ``torch.compile(encoder)`` (same weights/state keys;
+                       validation runs eager). About 20% faster per NICE step on the CPU after a
+                       ~35 s compilation; dropout masks then come from inductor's generator, so a
+                       compiled run differs from an eager one (each is deterministic for its seed).
     data_on_device:    keep the sets on the accelerator (None: when they take < 50% of free memory).
 
     Returns :class:`FitResult`; ``encoder`` holds the *last* weights afterwards (in eval mode): use
@@ -284,7 +289,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
         loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
         if loss_params:
             groups.append({"params": loss_params, "weight_decay": 0.0})
-        optimizer = _optimizer(groups, recipe, dev)
+        optimizer = _optimizer(groups, recipe)
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
                      if recipe.scheduler == "cosine" else None)
         scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler)

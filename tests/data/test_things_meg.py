@@ -126,6 +126,19 @@ def test_files_and_checksums(meg_root):
     assert summary.shape == (SPEC.test_concepts * SPEC.test_reps, 271, 281)
 
 
+def test_split_parts_are_part_of_the_files(meg_root, tmp_path):
+    """MNE splits files over 2 GB into <stem>-1.fif, <stem>-2.fif ...: they are checksummed in order."""
+    root = tmp_path / "split"
+    root.mkdir()
+    for name in ("preprocessed_P1-epo.fif", "preprocessed_P1-epo-10.fif", "preprocessed_P1-epo-2.fif",
+                 "preprocessed_P1-epo-1.fif", "preprocessed_P1-epo-x.fif", "preprocessed_P11-epo.fif"):
+        (root / name).write_bytes(b"")
+    assert [p.name for p in ThingsMEG(root).files(1, "test")] == [
+        "preprocessed_P1-epo.fif", "preprocessed_P1-epo-1.fif", "preprocessed_P1-epo-2.fif",
+        "preprocessed_P1-epo-10.fif"]
+    assert ThingsMEG(root).subjects() == [1, 11]
+
+
 def test_missing_inputs_are_clear(meg_root, tmp_path):
     with pytest.raises(DataError, match="root folder not found"):
         ThingsMEG(tmp_path / "nope").subjects()

@@ -88,3 +88,50 @@ def test_geometry_helpers():
     pasted = paste_map(m, (10, 0, 30, 20), (20, 40))          # crop box of a 40 x 20 image
     assert pasted.shape == (20, 40) and pasted[:, :10].max() == m.min() and pasted[:, 30:].max() == m.min()
     assert minmax(np.array([2.0, 4.0])).tolist() == [0.0, 1.0] and minmax(np.ones(3)).tolist() == [0, 0, 0]
+
+
+# ----------------------------------------------------------------------------------------- end to end
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    from bench.data.simulate.imagenet_eeg import write_imagenet_eeg
+
+    base = tmp_path_factory.mktemp("imagenet-eeg-saliency")
+    write_imagenet_eeg(base / "imagenet-eeg", size="tiny", subjects=2, seed=0)
+    return base
+
+
+def test_saliency_end_to_end_beats_centre_bias_where_planted(data_root, tmp_path, settings):
+    from bench.records.mlflow_store import RecordStore
+    from bench.runner import evaluate
+    from bench.stats import compare
+
+    task = tmp_path / "sal-task.yaml"
+    task.write_text(f"extends: {ROOT / 'tasks' / 'imagenet-eeg-saliency-demo.yaml'}\nname: sal-test\n"
+                    "dataset: {source: real}\nseeds: [0]\nprotocol: {stride: 8}\n")
+    subs = []
+    for name, epochs in (("trained", 6), ("one-epoch", 1)):
+        sub = tmp_path / f"{name}.yaml"
+        sub.write_text(f"extends: {ROOT / 'submissions' / 'demo_palazzo_nice.yaml'}\nname: sal-{name}\n"
+                       f"tasks: [{task}]\nrecipe: {{epochs: {epochs}}}\n")
+        subs.append(str(sub))
+    report = evaluate(subs, settings=settings.with_(data_root=data_root), progress=False)
+    assert not report.failed, report.failed[0].error
+    record = next(r for r in report.records if r.submission == "sal-trained")
+    m = record.metrics
+    assert set(m) >= {"s_auc", "s_auc_exact", "nss", "cc", "baseline/centre/s_auc", "baseline/classifier/nss"}
+    # the simulator planted the class object off the image centre and drew fixations around it
+    for metric in ("s_auc", "nss", "cc"):
+        assert m[metric] > m[f"baseline/centre/{metric}"], (metric, m)
+    assert m["s_auc"] > 0.55 and abs(m["baseline/centre/s_auc"] - 0.5) < 0.05
+    assert record.info["n_images"] == 10 and record.info["stride"] == 8
+    assert record.info["sigmas_pixels"] == [3, 3, 7, 11, 23, 43]
+    assert record.info["forward_passes_per_image"] == 6 * 9 * 9
+    assert len(record.per_item["item_id"]) == 10 and {"centre_nss", "classifier_s_auc"} <= set(record.per_item)
+    assert np.mean(record.per_item["nss"]) == pytest.approx(m["nss"])
+    run = RecordStore(settings.tracking_uri).client.get_run(record.run_id)
+    assert run.data.tags["bench.task"] == "sal-test" and "baseline/centre/nss" in run.data.metrics
+    comparison = compare(report.records, "sal-test", "sal-trained", "sal-one-epoch", metric="s_auc")
+    assert comparison.n_units == 1 and comparison.mean_a == pytest.approx(m["s_auc"])

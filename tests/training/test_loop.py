@@ -206,3 +206,20 @@ def test_bad_inputs():
             progress=False)
     with pytest.raises(ValueError, match="rows"):
         TrainingSet(train.signals, train.targets[:2], train.image_index, train.concepts, train.subjects)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(data):
+    train, val = data
+    recipe = RecipeSpec(epochs=2, batch_size=32, optimizer={"lr": 1e-3}, early_stopping_patience=None)
+    def no_dropout():  # compiled code draws dropout masks from its own generator
+        return build_encoder(ComponentSpec(name="brain-mlp", params={"hidden": 64, "n_blocks": 1, "input_dropout": 0.0,
+                                                                    "dropout": 0.0}),
+                             {"n_chans": C, "n_times": T, "sfreq": 100.0}, D, seed=0)
+
+    eager = fit(no_dropout(), train, val, recipe, seed=0, progress=False)
+    enc = no_dropout()
+    compiled = fit(enc, train, val, recipe, seed=0, progress=False, compile=True)
+    assert compiled.best_state.keys() == eager.best_state.keys() == enc.state_dict().keys()
+    for a, b in zip(eager.curves["val_loss"], compiled.curves["val_loss"]):
+        assert a == pytest.approx(b, rel=1e-3)
