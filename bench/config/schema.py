@@ -128,6 +128,8 @@ class RecipeSpec(Strict):
     early_stopping_patience: int | None = Field(25, ge=1)
     embed_dim: int | None = Field(None, description="None: the image model's embedding size")
     precision: Literal["auto", "fp32", "amp"] = "auto"
+    image_encoder: Literal["frozen", "finetune"] = Field(
+        "frozen", description="joint-embedding tasks (Palazzo): train the image encoder too ('finetune') or not")
     grad_clip: float | None = None
 
 
@@ -194,6 +196,16 @@ class SubmissionSpec(Strict):
         if self.recipe.loss == "infonce+mse" and self.recipe.mse_weight == 0:
             raise ValueError("recipe.loss is 'infonce+mse' but recipe.mse_weight is 0; set mse_weight > 0")
         return self
+
+
+def split_names(scheme: str, subjects: list[int]) -> list[tuple[str, int]]:
+    """(split name, evaluated subject) pairs of a scheme: ``sub-XX`` per subject (within-subject),
+    ``loso-XX`` per held-out subject (leave-one-subject-out), or one ``pooled`` split (subject 0).
+    The one place split names are made: task kinds, statistics and pages all use it."""
+    if scheme == "pooled":
+        return [("pooled", 0)]
+    prefix = "loso" if scheme == "leave-one-subject-out" else "sub"
+    return [(f"{prefix}-{s:02d}", s) for s in subjects]
 
 
 # Fields that do not change what is computed, left out of content hashes.

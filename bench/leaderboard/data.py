@@ -532,8 +532,10 @@ class SubjectRow:
 def seed_matrix(entry: Entry, task: TaskView) -> tuple[list[int], list[SubjectRow], list[tuple[int, float, int]]]:
     """(seeds, per-subject rows over seeds, per-seed (seed, mean over subjects, n subjects)) for ``entry``."""
     seeds = [s for s in task.spec.get("seeds", []) if _is_int(s)]
-    prefix = "loso" if task.spec.get("scheme") == "leave-one-subject-out" else "sub"
-    splits = [f"{prefix}-{s:02d}" for s in task.dataset.get("subjects", []) if _is_int(s)]
+    from bench.config.schema import split_names
+
+    subjects = [s for s in task.dataset.get("subjects", []) if _is_int(s)]
+    splits = [name for name, _ in split_names(task.spec.get("scheme", "within-subject"), subjects)]
     values: dict[tuple[str, int], float] = {}
     for r in entry.records:
         v = r.metrics.get(task.metric)

@@ -22,9 +22,11 @@ def unit_table(records: Iterable[Record], metric: str) -> pd.DataFrame:
 
 def expected_units(record: Record) -> set[tuple[str, int]]:
     """(split, seed) pairs the record's task demands (from its resolved spec)."""
+    from bench.config.schema import split_names
+
     spec = record.task_spec
-    prefix = "loso" if spec.get("scheme") == "leave-one-subject-out" else "sub"
-    return {(f"{prefix}-{s:02d}", seed) for s in spec["dataset"]["subjects"] for seed in spec["seeds"]}
+    splits = split_names(spec.get("scheme", "within-subject"), spec["dataset"]["subjects"])
+    return {(split, seed) for split, _ in splits for seed in spec["seeds"]}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from bench.config.schema import SubmissionSpec
+from bench.config.schema import SubmissionSpec, split_names
 from bench.errors import ConfigError
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
@@ -56,10 +56,8 @@ def unit_subjects(task, unit: Unit) -> list[int]:
 
 def imagenet_splits(task) -> list[tuple[str, int]]:
     """``[("pooled", 0)]`` for the pooled scheme, else one ``sub-XX`` split per subject."""
-    if task.scheme == "pooled":
-        return [("pooled", 0)]
-    if task.scheme == "within-subject":
-        return [(f"sub-{s:02d}", s) for s in task.dataset.subjects]
+    if task.scheme in ("pooled", "within-subject"):
+        return split_names(task.scheme, task.dataset.subjects)
     raise ConfigError(f"scheme '{task.scheme}' is not supported by task kind '{task.kind}'", where=f"task '{task.name}'",
                       field="scheme", fix="use 'pooled' (Palazzo: all subjects, one model) or 'within-subject'")
 
@@ -151,7 +149,7 @@ class Classification(TaskKind):
     # ---- run -----------------------------------------------------------------------------------
     def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
             on_epoch=None) -> UnitOutput:
-        from bench.tasks.controls import confound_verdict, run_controls
+        from bench.tasks.controls import confound_verdict
         from bench.tasks.palazzo import open_imagenet_eeg
 
         task, controls = self.task, self.protocol.controls

@@ -37,7 +37,6 @@ reported as such in ``info["above_chance"]`` (not a confound, just no evidence).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

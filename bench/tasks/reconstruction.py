@@ -65,7 +65,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from bench.config.schema import SubmissionSpec
+from bench.config.schema import SubmissionSpec, split_names
 from bench.errors import ConfigError, DataError, WeightsMissingError
 from bench.metrics.features import ALL_METRICS, EXTRACTORS, FEATURE_METRICS, MINDEYE_TABLE
 from bench.settings import Settings
@@ -309,7 +309,7 @@ class Reconstruction(TaskKind):
             raise ConfigError(f"scheme '{self.task.scheme}' is not supported by task kind 'reconstruction'",
                               where=f"task '{self.task.name}'", field="scheme",
                               fix="use 'within-subject' (one unit per subject and seed)")
-        return [(f"sub-{s:02d}", s) for s in self.task.dataset.subjects]
+        return split_names(self.task.scheme, self.task.dataset.subjects)
 
     def validate_submission(self, submission: SubmissionSpec) -> None:
         src = submission.reconstructions

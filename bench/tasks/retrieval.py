@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from bench.config.schema import SubmissionSpec
+from bench.config.schema import SubmissionSpec, split_names
 from bench.errors import ConfigError
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
@@ -56,8 +56,11 @@ class Retrieval(TaskKind):
 
     # ---- plan --------------------------------------------------------------------------------
     def splits(self) -> list[tuple[str, int]]:
-        prefix = "loso" if self.task.scheme == "leave-one-subject-out" else "sub"
-        return [(f"{prefix}-{s:02d}", s) for s in self.task.dataset.subjects]
+        if self.task.scheme == "pooled":
+            raise ConfigError("scheme 'pooled' is not supported by task kind 'retrieval'",
+                              where=f"task '{self.task.name}'", field="scheme",
+                              fix="use 'within-subject' or 'leave-one-subject-out'")
+        return split_names(self.task.scheme, self.task.dataset.subjects)
 
     def train_subjects(self, unit: Unit) -> list[int]:
         """Subjects whose training data train the unit's model (never the held-out one in LOSO)."""

@@ -19,12 +19,12 @@ def _reference(cache_dir, dreamsim_type, images):
     """What dreamsim itself computes with its own preprocess, one image at a time."""
     from dreamsim import dreamsim
 
-    saved = torch.hub.get_dir()
+    saved = getattr(torch.hub, "_hub_dir", None)  # None = follow $TORCH_HOME; set_dir would pin it for later tests
     try:
         model, preprocess = dreamsim(pretrained=True, device="cpu", cache_dir=str(cache_dir),
                                      dreamsim_type=dreamsim_type)
     finally:
-        torch.hub.set_dir(saved)
+        torch.hub._hub_dir = saved
     with torch.inference_mode():
         return np.concatenate([model.embed(preprocess(im)).numpy() for im in images])
 

@@ -14,7 +14,7 @@ import pytest
 from tests.scaleout.procs import VENV_BIN, child_env, start, stop_session
 from tests.tuning.tiny import write_tiny_plan
 
-TIMING_CURVES = ("epoch_seconds", "train_seconds")
+# Timing curves (epoch_seconds, train_seconds, train_cpu_seconds, ...) differ between runs; all end in "seconds".
 
 
 def _free_ports(n: int) -> list[int]:
@@ -113,8 +113,8 @@ def test_ray_plan_killed_halfway_resumes_and_matches_local(tmp_path, tiny_cache,
         l = local_records[key]
         assert r.metrics == l.metrics, key
         assert r.per_item == l.per_item and r.chosen_epoch == l.chosen_epoch
-        assert {c: v for c, v in r.curves.items() if c not in TIMING_CURVES} == \
-            {c: v for c, v in l.curves.items() if c not in TIMING_CURVES}
+        assert {c: v for c, v in r.curves.items() if not c.endswith("seconds")} == \
+            {c: v for c, v in l.curves.items() if not c.endswith("seconds")}
         assert r.provenance["data_checksum"] == l.provenance["data_checksum"]
 
 
