@@ -129,7 +129,6 @@ def child(cfg: dict) -> dict:
     sampler = _Sampler()
     sampler.start()
     sampler.mark("imports")
-    import numpy as np
     import torch
 
     import bench.data.pooling as pooling
@@ -261,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{res.get('signal_dtype')}, {res.get('trainer_signal_bytes', 0) / 2**30:.2f} GiB of signals, "
           f"{res.get('trainer_target_bytes', 0) / 2**30:.2f} GiB of targets; subjects {res.get('train_subjects')}")
     print(f"  all {N_SUBJECTS} subjects as float64 files:  {report['all_subjects_float64_files_gib']:.2f} GiB  "
-          f"-> ratio {report['ratio_peak_to_float64_files']:.4f} ({1 / report['ratio_peak_to_float64_files']:.1f}x less)")
+          f"-> ratio {report['ratio_peak_to_float64_files']:.4f} "
+          f"({1 / report['ratio_peak_to_float64_files']:.1f}x less)")
     print(f"  all {N_SUBJECTS} subjects float64 averaged: {report['all_subjects_float64_averaged_gib']:.2f} GiB  "
           f"-> ratio {report['ratio_peak_to_float64_averaged']:.4f}")
     print(f"  fold seconds: {res['seconds']} (simulation {prep['simulate_seconds']} s); timings {res['timings']}")

@@ -110,7 +110,8 @@ def _read_epochs(path: Path):
         return mne.read_epochs(path, preload=False, proj=True, verbose="error")
     except (ValueError, OSError, RuntimeError, KeyError, IndexError) as exc:
         raise DataError(f"MNE could not read the epochs file: {type(exc).__name__}: {exc}", where=path,
-                        fix=f"the file is corrupt or not an MNE epochs file; re-download it ({DOWNLOAD_HINT})") from None
+                        fix=f"the file is corrupt or not an MNE epochs file; re-download it ({DOWNLOAD_HINT})"
+                        ) from None
 
 
 def _meg_picks(info) -> list[int]:

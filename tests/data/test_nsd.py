@@ -11,16 +11,15 @@ import pytest
 from bench.data import DATASETS
 from bench.data.nsd import BETAS_KEY, NSD, RESPONSES_TEMPLATE, SHARED_FILE, image_id
 from bench.data.simulate import SIMULATORS
-from bench.data.simulate.nsd import NSDSize, n_voxels, write_nsd
+from bench.data.simulate.nsd import SIZES, n_voxels, write_nsd
 from bench.errors import ConfigError, DataError
 
-SPEC = NSDSize(shared=14, shared_withheld=2, shared_reps=3, train_images=30, train_reps=2, voxels=60, image_size=16,
-               trials_per_session=24)
+SPEC = SIZES["micro"]
 
 
 @pytest.fixture(scope="module")
 def nsd_root(tmp_path_factory):
-    return write_nsd(tmp_path_factory.mktemp("nsd") / "nsd", size=SPEC, subjects=2, seed=1, snr=2.0)
+    return write_nsd(tmp_path_factory.mktemp("nsd") / "nsd", size="micro", subjects=2, seed=1, snr=2.0)
 
 
 def _copy(root, tmp_path):

@@ -9,17 +9,16 @@ import pytest
 
 from bench.data import DATASETS
 from bench.data.simulate import SIMULATORS
-from bench.data.simulate.things_meg import MEGSize, write_things_meg
+from bench.data.simulate.things_meg import SIZES, write_things_meg
 from bench.data.things_meg import CATCH_EVENT, COLUMNS, ThingsMEG
 from bench.errors import ConfigError, DataError
 
-SPEC = MEGSize(concepts=12, images_per_concept=2, test_concepts=4, test_reps=3, catch_trials=3, image_size=16,
-               sessions=1, runs_per_session=2)
+SPEC = SIZES["micro"]
 
 
 @pytest.fixture(scope="module")
 def meg_root(tmp_path_factory):
-    return write_things_meg(tmp_path_factory.mktemp("meg") / "things-meg", size=SPEC, subjects=2, seed=3, snr=2.0)
+    return write_things_meg(tmp_path_factory.mktemp("meg") / "things-meg", size="micro", subjects=2, seed=3, snr=2.0)
 
 
 def _copy(root, tmp_path):

@@ -134,6 +134,7 @@ def test_on_epoch_gets_metrics_and_its_exceptions_propagate(data):
     assert {"train_loss", "val_loss", "val_top1", "temperature", "epoch_seconds"} <= set(seen[0][1])
     assert torch.equal(torch.random.get_rng_state(), state)          # the caller's RNG is untouched
     assert not torch.are_deterministic_algorithms_enabled()          # global flags restored
+    assert torch.utils.deterministic.fill_uninitialized_memory
 
 
 def test_nan_loss_names_the_epoch_and_the_fix(data):

@@ -26,8 +26,9 @@ ones), scaled to unit power; a trial adds spatially smooth noise of unit varianc
 ``sqrt(snr) * gain * pattern + noise``. Noise of trial block ``b`` of subject ``s`` comes from
 ``(seed, s, b)``.
 
-**Sizes.** ``tiny`` (seconds) and ``small`` (1,000 shared images, 2,000 voxels); the published
-voxel counts (``full``) are refused: the model's spatial noise kernel is voxels x voxels.
+**Sizes.** ``micro`` (a handful of trials), ``tiny`` (seconds) and ``small`` (1,000 shared images,
+2,000 voxels); the published voxel counts (``full``) are refused: the model's spatial noise kernel
+is voxels x voxels.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class NSDSize:
 
 
 SIZES: dict[str, NSDSize] = {
+    # a handful of trials: loader tests and end-to-end tests of slow image models
+    "micro": NSDSize(shared=14, shared_withheld=2, shared_reps=3, train_images=30, train_reps=2, voxels=60,
+                     image_size=16, trials_per_session=24),
+    # seconds: the demo task
     "tiny": NSDSize(shared=60, shared_withheld=4, shared_reps=3, train_images=300, train_reps=2, voxels=500,
                     image_size=64, trials_per_session=128),
     "small": NSDSize(shared=1000, shared_withheld=18, shared_reps=3, train_images=3000, train_reps=3, voxels=2000,
@@ -257,7 +262,7 @@ def write_nsd(out: Path, *, size: str | NSDSize = "tiny", subjects: int = 2, see
               variant: str | None = "default", progress: bool = False, overwrite: bool = False) -> Path:
     """Write a simulated NSD (subjects 1..``subjects``, at most 8) under ``out``; returns ``out``.
 
-    size: ``"tiny"`` or ``"small"`` (``"full"`` is refused) or an :class:`NSDSize`.
+    size: ``"micro"``, ``"tiny"`` or ``"small"`` (``"full"`` is refused) or an :class:`NSDSize`.
     snr: single-trial pattern/noise power ratio. overwrite: allow a non-empty ``out``.
     """
     import h5py

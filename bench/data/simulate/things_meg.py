@@ -24,8 +24,9 @@ single-trial evoked/noise power ratio. The randomness of image block ``b`` (32 i
 participant ``s``'s part ``p`` comes from ``(seed, s, p, b)``.
 
 **Sizes.** MNE builds an epochs file from one in-memory float64 array, so the simulator supports
-``tiny`` (~200 MB per participant, seconds) and ``small`` (the 200 x 12 test set, ~1.3 GB per file,
-~3 GB of memory while writing); the published size (27,048 trials, 8 GB per file) is refused.
+``micro`` (39 trials), ``tiny`` (~200 MB per participant, seconds) and ``small`` (the 200 x 12 test
+set, ~1.3 GB per file, ~3 GB of memory while writing); the published size (27,048 trials, 8 GB per
+file) is refused.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class MEGSize:
 
 
 SIZES: dict[str, MEGSize] = {
+    # a handful of trials: loader tests and end-to-end tests of slow image models (~2 MB per participant)
+    "micro": MEGSize(concepts=12, images_per_concept=2, test_concepts=4, test_reps=3, catch_trials=3,
+                     image_size=16, sessions=1, runs_per_session=2),
+    # seconds: the demo task (~200 MB per participant)
     "tiny": MEGSize(concepts=100, images_per_concept=4, test_concepts=20, test_reps=12, catch_trials=10,
                     image_size=64, sessions=2, runs_per_session=2),
     "small": MEGSize(concepts=1000, images_per_concept=2, test_concepts=200, test_reps=12, catch_trials=100,
@@ -275,7 +280,7 @@ def write_things_meg(out: Path, *, size: str | MEGSize = "tiny", subjects: int =
                      overwrite: bool = False) -> Path:
     """Write a simulated THINGS-MEG (participants 1..``subjects``) under ``out``; returns ``out``.
 
-    size: ``"tiny"`` or ``"small"`` (see :data:`SIZES`; ``"full"`` is refused) or a :class:`MEGSize`.
+    size: ``"micro"``, ``"tiny"`` or ``"small"`` (see :data:`SIZES`; ``"full"`` is refused) or a :class:`MEGSize`.
     snr: single-trial evoked/noise power ratio. overwrite: allow a non-empty ``out``.
     """
     out = Path(out)
