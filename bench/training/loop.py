@@ -269,8 +269,8 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
     deterministic:     None: deterministic algorithms on CPU, deterministic cuDNN on CUDA; True: also
                        ``use_deterministic_algorithms`` on CUDA (warn-only); False: leave global flags.
     compile:           run training steps through ``torch.compile(encoder)`` (same weights/state keys;
-                       validation runs eager). About 20% faster per NICE step on the CPU after a
-                       ~35 s compilation; dropout masks then come from inductor's generator, so a
+                       validation runs eager). 8-20% faster per NICE step on the CPU after a
+                       15-50 s compilation; dropout masks then come from inductor's generator, so a
                        compiled run differs from an eager one (each is deterministic for its seed).
     data_on_device:    keep the sets on the accelerator (None: when they take < 50% of free memory).
 
