@@ -72,6 +72,7 @@ from bench.settings import Settings
 from bench.tasks import TASK_KINDS
 from bench.tasks.base import Protocol, TaskKind, Unit, UnitOutput
 from bench.tasks.reconstruction_sources import Reconstructions
+from bench.tasks.retrieval import l2_rows
 
 TRAINED_SOURCES = ("generator", "retrieval-nearest-train")
 FEATURE_CACHE_BYTES = 1 << 30          # per-process budget of memoised per-image feature outputs
@@ -291,10 +292,6 @@ def score_reconstructions(gt, recs: Reconstructions, protocol: ReconstructionPro
     return {"metrics": metrics, "per_image": per_image, "missing": missing, "weights": weights}
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 # ------------------------------------------------------------------------------------ the task kind
 @TASK_KINDS.register("reconstruction")
 class Reconstruction(TaskKind):
@@ -455,7 +452,7 @@ class Reconstruction(TaskKind):
                 states.append(("last_epoch/", result.last_state))
             for label, state in states:
                 load_state(encoder, state)
-                brain = _l2(embed(encoder, signals, subjects, device=trained["device"]).cpu().numpy())
+                brain = l2_rows(embed(encoder, signals, subjects, device=trained["device"]).cpu().numpy())
                 runs.append((label, self._trained_source(unit, ids, brain, trained)))
         timings["reconstruct"] = time.perf_counter() - t
 
@@ -545,7 +542,7 @@ class Reconstruction(TaskKind):
         timings["embed_train_images"] = time.perf_counter() - t
         row_image = train_images.index_of(train.image_ids)
         centre, _ = normalise_targets(train_emb[np.unique(row_image[tr_idx])], recipe.normalise)
-        targets = _l2(train_emb - centre)
+        targets = l2_rows(train_emb - centre)
         if recipe.embed_dim and recipe.embed_dim != targets.shape[1]:
             raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding size "
                               f"{targets.shape[1]}", where=f"submission '{sub.name}'", field="recipe.embed_dim",

@@ -40,10 +40,11 @@ def normalise_targets(train_embeddings: np.ndarray, method: str) -> tuple[np.nda
     """The centring vector of ``method`` ('center-l2': mean of training image embeddings; 'l2': zeros)
     and the L2-normalised training embeddings after centring."""
     centre = train_embeddings.mean(axis=0) if method == "center-l2" else np.zeros(train_embeddings.shape[1])
-    return centre.astype(np.float32), _l2(train_embeddings - centre)
+    return centre.astype(np.float32), l2_rows(train_embeddings - centre)
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
+def l2_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32 (zero rows stay zero)."""
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
@@ -144,7 +145,7 @@ class Retrieval(TaskKind):
             row_image = np.array([mapping[i] for i in row_image], dtype=np.int64)
         fit_images = np.unique(row_image[tr_idx])
         centre, _ = normalise_targets(train_emb[fit_images], recipe.normalise)
-        targets = _l2(train_emb - centre)
+        targets = l2_rows(train_emb - centre)
 
         def training_set(idx: np.ndarray) -> TrainingSet:
             rows = train.take(idx) if hasattr(train, "take") else np.ascontiguousarray(train.signals[idx])
@@ -186,7 +187,7 @@ class Retrieval(TaskKind):
         t = time.perf_counter()
         test = ds.load(unit.subject, "test", repetitions="average", **load_kw)
         test_images = ds.images("test")
-        test_emb = _l2(embed_image_set(image_model, test_images, settings, progress=progress) - centre)
+        test_emb = l2_rows(embed_image_set(image_model, test_images, settings, progress=progress) - centre)
         true_index = test_images.index_of(test.image_ids)
         signals = torch.from_numpy(np.ascontiguousarray(test.signals))
         subjects = torch.from_numpy(test.subjects.astype(np.int64))
