@@ -525,8 +525,8 @@ class Reconstruction(TaskKind):
         from bench.data.splits import validation_split
         from bench.encoders import build_encoder
         from bench.images import build_image_model, embed_image_set
-        from bench.tasks.retrieval import normalise_targets
-        from bench.training.loop import TrainingSet, fit
+        from bench.tasks.retrieval import check_embed_dim, normalise_targets, training_sets
+        from bench.training.loop import fit
 
         task, sub, recipe = self.task, unit.submission, unit.submission.recipe
         device = settings.torch_device()
@@ -543,19 +543,8 @@ class Reconstruction(TaskKind):
         row_image = train_images.index_of(train.image_ids)
         centre, _ = normalise_targets(train_emb[np.unique(row_image[tr_idx])], recipe.normalise)
         targets = l2_rows(train_emb - centre)
-        if recipe.embed_dim and recipe.embed_dim != targets.shape[1]:
-            raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding size "
-                              f"{targets.shape[1]}", where=f"submission '{sub.name}'", field="recipe.embed_dim",
-                              fix="remove recipe.embed_dim (brain embeddings live in the image model's space)")
-
-        def training_set(idx: np.ndarray) -> TrainingSet:
-            return TrainingSet(signals=torch.from_numpy(np.ascontiguousarray(train.signals[idx])),
-                               targets=torch.from_numpy(targets[row_image[idx]]),
-                               image_index=torch.from_numpy(row_image[idx]),
-                               concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),
-                               subjects=torch.from_numpy(train.subjects[idx].astype(np.int64)))
-
-        train_set, val_set = training_set(tr_idx), training_set(va_idx)
+        check_embed_dim(recipe, targets.shape[1], sub.name)
+        train_set, val_set = training_sets(train, row_image, targets, tr_idx, va_idx)
         torch.manual_seed(unit.seed)
         encoder = build_encoder(sub.encoder, train.shape, n_outputs=targets.shape[1], subjects=[unit.subject])
         info = {"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "device": device,

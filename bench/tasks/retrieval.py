@@ -43,6 +43,32 @@ def normalise_targets(train_embeddings: np.ndarray, method: str) -> tuple[np.nda
     return centre.astype(np.float32), l2_rows(train_embeddings - centre)
 
 
+def check_embed_dim(recipe, n_dims: int, submission: str) -> None:
+    """Brain embeddings live in the image model's space: a declared ``recipe.embed_dim`` must match it."""
+    if recipe.embed_dim and recipe.embed_dim != n_dims:
+        raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding size "
+                          f"{n_dims}", where=f"submission '{submission}'", field="recipe.embed_dim",
+                          fix="remove recipe.embed_dim (brain and image embeddings are compared directly)")
+
+
+def training_sets(train, row_image: np.ndarray, targets: np.ndarray, *index: np.ndarray) -> list:
+    """One in-memory ``TrainingSet`` per row index (e.g. training and validation rows): the signal rows of
+    ``train`` (pooled cross-subject storage is read row-wise via ``take``) with their image targets."""
+    import torch
+
+    from bench.training.loop import TrainingSet
+
+    def build(idx: np.ndarray) -> TrainingSet:
+        rows = train.take(idx) if hasattr(train, "take") else np.ascontiguousarray(train.signals[idx])
+        return TrainingSet(signals=torch.from_numpy(rows),
+                           targets=torch.from_numpy(targets[row_image[idx]]),
+                           image_index=torch.from_numpy(row_image[idx]),
+                           concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),
+                           subjects=torch.from_numpy(train.subjects[idx].astype(np.int64)))
+
+    return [build(idx) for idx in index]
+
+
 def l2_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm, float32 (zero rows stay zero)."""
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
@@ -105,7 +131,7 @@ class Retrieval(TaskKind):
         from bench.encoders import build_encoder
         from bench.images import build_image_model, embed_image_set
         from bench.metrics.retrieval import chance_levels, cosine_similarity, retrieval_scores
-        from bench.training.loop import TrainingSet, embed, fit, load_state
+        from bench.training.loop import embed, fit, load_state
 
         task, sub, recipe = self.task, unit.submission, unit.submission.recipe
         device = settings.torch_device()
@@ -147,23 +173,12 @@ class Retrieval(TaskKind):
         centre, _ = normalise_targets(train_emb[fit_images], recipe.normalise)
         targets = l2_rows(train_emb - centre)
 
-        def training_set(idx: np.ndarray) -> TrainingSet:
-            rows = train.take(idx) if hasattr(train, "take") else np.ascontiguousarray(train.signals[idx])
-            return TrainingSet(signals=torch.from_numpy(rows),
-                               targets=torch.from_numpy(targets[row_image[idx]]),
-                               image_index=torch.from_numpy(row_image[idx]),
-                               concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),
-                               subjects=torch.from_numpy(train.subjects[idx].astype(np.int64)))
-
-        train_set, val_set = training_set(tr_idx), training_set(va_idx)
+        train_set, val_set = training_sets(train, row_image, targets, tr_idx, va_idx)
         shape = train.shape
         train_checksum = train.checksum
         del train
 
-        if recipe.embed_dim and recipe.embed_dim != targets.shape[1]:
-            raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding "
-                              f"size {targets.shape[1]}", where=f"submission '{sub.name}'", field="recipe.embed_dim",
-                              fix="remove recipe.embed_dim (retrieval compares brain and image embeddings directly)")
+        check_embed_dim(recipe, targets.shape[1], sub.name)
         torch.manual_seed(unit.seed)
         encoder = build_encoder(sub.encoder, shape, n_outputs=targets.shape[1], subjects=self.train_subjects(unit))
         n_params = sum(p.numel() for p in encoder.parameters())
