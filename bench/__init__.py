@@ -5,4 +5,7 @@ statistics -> pages. Every layer is importable and usable from Python; the CLI i
 """
 
 __version__ = "0.1.0"
-HARNESS_VERSION = __version__
+#: Part of every unit key: bumped whenever what a unit computes, or how its key is made, changes, so
+#: records of an older harness are never reused (they stay readable and show under another key).
+#: 0.2.0: keys hash the *resolved* specs (protocol and plug-in parameters with defaults written out).
+HARNESS_VERSION = "0.2.0"

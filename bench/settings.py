@@ -30,6 +30,10 @@ class Settings:
     weights_dir:   local model weights (open_clip / timm / dreamsim / torchvision files).
     tracking_uri:  MLflow tracking URI; default is a SQLite file in the working directory.
     device:        "cpu", "cuda", or "auto" (cuda when available).
+    claim_lease_s: seconds a unit claim (and a running run's heartbeat) stays live without a refresh;
+                   heartbeats come every quarter lease. Workers of one store should agree on it.
+    mirror:        base URL of a download mirror (``<mirror>/<host>/<path>``) for ``bench data|weights
+                   download`` (``BENCH_MIRROR``); None: the publishers' own hosts.
     """
 
     data_root: Path | None = None
@@ -38,6 +42,8 @@ class Settings:
     tracking_uri: str = field(default_factory=lambda: f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     device: str = "auto"
     num_threads: int | None = None
+    claim_lease_s: float = 120.0
+    mirror: str | None = None
 
     def with_(self, **changes: Any) -> "Settings":
         """A copy with ``changes`` applied; ``None`` values are ignored (unset CLI flags)."""
@@ -97,5 +103,9 @@ def load_settings(**overrides: Any) -> Settings:
     for name in known:
         env = os.environ.get(f"BENCH_{name.upper()}")
         if env:
-            values[name] = int(env) if name == "num_threads" else env
+            try:
+                values[name] = int(env) if name == "num_threads" else float(env) if name == "claim_lease_s" else env
+            except ValueError:
+                raise ConfigError(f"BENCH_{name.upper()}={env!r} is not a number", field=f"BENCH_{name.upper()}",
+                                  fix="give a number (or unset the variable)") from None
     return Settings().with_(**values).with_(**overrides)

@@ -1,27 +1,29 @@
-"""Benchmark brain-encoder training (NICE, ATM-S) against a naive loop and this machine's FLOP floor.
+"""Training steps against this machine's roofline, measured in one process, interleaved, min of N.
 
-Per encoder and input size (small 17 x 100, N = 2,048; full 63 x 250, N = 16,540 as THINGS-EEG2;
-batch 128, D = 768), printed per training epoch (extrapolated from measured steps):
+For each encoder (NICE, ATM-S, EEGNet, EEGConformer), precision (fp32, bf16 autocast) and thread
+count (1, 2), one training step -- forward, the recipe's InfoNCE loss, backward, fused AdamW, exactly
+the ops of ``bench.training.fit`` -- is timed together with this machine's peak GEMM rate and
+memory bandwidth, *in the same process, at the same thread count, interleaved round by round*, and
+each figure is the minimum over the rounds (on a shared machine the minimum is the best estimate of
+what the code costs; a peak taken once, in another process, is fragile).
 
-- ours:   ``bench.training.fit`` (in-memory batches, NICE conv block reformulated), train time only;
-- naive:  the published style: a ``Dataset`` whose ``__getitem__`` returns one item, a
-          ``DataLoader`` with the default collate, the literal NICE ops (Conv2d + AvgPool2d);
-- floor:  model FLOPs per epoch (forward + backward, counted with ``FlopCounterMode`` on the
-          formulation we run, the one with the fewest FLOPs: the strictest floor) / the measured
-          peak matmul throughput of this device (large matmul in the training dtype); the floors
-          of the composed-kernel and literal formulations are printed too;
-- the ratios ours / naive and ours / floor, peak memory (RSS on CPU, allocated on CUDA), and the
-  NICE-block variants tried: literal NCHW, literal channels-last, composed kernel as an NCHW conv,
-  composed kernel as a GEMM, box-first GEMM ("fast", the default), and the fast path under
-  ``torch.compile`` (NICE only; skipped with --quick / --no-compile).
+- **FLOP floor** = FLOPs of one step (forward + backward, counted with ``FlopCounterMode`` on the
+  formulation with the fewest FLOPs: for NICE/ATM-S the unfolded ``fast`` one) / the peak GEMM rate
+  (a 2048^2 matmul in the step's precision).
+- **roofline floor** = max(FLOP floor, bytes / bandwidth), with the bytes counted per step: the sum,
+  over the step's aten ops, of the sizes of their input and output tensors of at least 1 MiB (what
+  cannot stay in cache; a view moves nothing), divided by the measured copy bandwidth (256 MiB).
+- **ours / published**: the same step with the published formulation (NICE/ATM-S ``impl: literal``,
+  the literal Conv2d + AvgPool2d + BatchNorm ops), in the same rounds.
 
-Every measurement runs in its own subprocess (clean peak memory, no allocator or compile state
-carried over). Timings are the minimum over measured steps (the median is shown too): on a shared
-machine the minimum is the best estimate of what the code costs; the load average is printed.
+Time is thread CPU time (``time.thread_time``) at 1 thread -- robust to other processes sharing the
+cores -- and wall time at 2 threads (CPU time of spinning OpenMP threads is not a cost measure);
+on CUDA, wall time after ``synchronize``. The load average is printed: read the figures with it.
 
-    python ci/bench_training.py                 # ~3-5 min on 2 CPU cores
-    python ci/bench_training.py --quick         # smoke run, < 1 min
-    python ci/bench_training.py --device cuda --json out.json
+    python ci/bench_training.py                    # full: batch 128 x 63 x 250, 5 rounds, 1 and 2 threads
+    python ci/bench_training.py --quick            # < 1 min: batch 16, 2 rounds, 1 thread
+    python ci/bench_training.py --device cuda      # the CUDA path (threads do not apply)
+    python ci/bench_training.py --json out.json --encoders nice,atm-s --dtypes fp32 --threads 1
 """
 
 from __future__ import annotations
@@ -29,282 +31,266 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SIZES = {"small": {"n_chans": 17, "n_times": 100, "n_items": 2048},
-         "full": {"n_chans": 63, "n_times": 250, "n_items": 16540}}
-ENCODERS = ("nice", "atm-s")
-BATCH = 128
+import torch  # noqa: E402
+
+ENCODERS = ("nice", "atm-s", "eegnet", "eegconformer")
+#: encoders whose published formulation differs from ours (``impl: literal``)
+WITH_LITERAL = ("nice", "atm-s")
 DIM = 768
+MIN_BYTES = 1 << 20
 
 
-# ------------------------------------------------------------------------------------ worker side
-class _PeakRSS:
-    """Peak resident memory of a section: the kernel's high-water mark (``ru_maxrss``) at its end minus
-    the resident size at its start. No sampling thread (one would steal a core from the OpenMP
-    threads and slow every step down); each measurement runs in a fresh process."""
+# --------------------------------------------------------------------------------------- measuring
+class Timer:
+    """Thread CPU time (1 thread, CPU), process CPU time is not used; wall time otherwise (CUDA: synchronized)."""
 
-    def __enter__(self) -> "_PeakRSS":
-        import psutil
+    def __init__(self, device: torch.device, threads: int | None) -> None:
+        self.device = device
+        self.cpu_time = device.type == "cpu" and threads == 1
+        self.kind = "thread CPU time" if self.cpu_time else "wall time"
 
-        self.base = psutil.Process().memory_info().rss
-        self.peak = self.base
-        return self
+    def __call__(self, fn: Callable[[], object]) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        clock = time.thread_time if self.cpu_time else time.perf_counter
+        t0 = clock()
+        fn()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return clock() - t0
 
-    def __exit__(self, *exc) -> None:
-        import resource
 
-        self.peak = max(self.base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+def gemm_probe(device: torch.device, dtype: torch.dtype, n: int) -> tuple[Callable[[], object], float]:
+    """A square matmul (closure) and its FLOPs."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    return (lambda: torch.mm(a, b)), 2.0 * n ** 3
 
 
-def _setup(spec: dict):
-    import torch
+def copy_probe(device: torch.device, mib: int) -> tuple[Callable[[], object], float]:
+    """A large tensor copy (closure) and the bytes it moves (read + write)."""
+    src = torch.randn(mib * (1 << 20) // 4, device=device)
+    dst = torch.empty_like(src)
+    return (lambda: dst.copy_(src)), 2.0 * src.numel() * 4
 
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    if spec["device"] == "cpu" and spec.get("tune_alloc", True):
+
+@dataclass
+class Case:
+    """One training step of an encoder in one formulation and precision."""
+
+    encoder: str
+    impl: str                      # "ours" or "published"
+    dtype: str                     # "fp32" or "bf16"
+    step: Callable[[], object]
+    flops: float = 0.0
+    bytes: float = 0.0
+    times: list[float] = field(default_factory=list)
+
+
+def build_step(encoder: str, impl: str, dtype: str, shape: dict, batch: int, device: torch.device,
+               seed: int = 0) -> Callable[[], object]:
+    """A closure running one training step as ``fit`` does (same optimiser builder, same loss module)."""
+    from bench.config.schema import ComponentSpec, RecipeSpec
+    from bench.encoders import build_encoder
+    from bench.training.loop import _optimizer
+    from bench.training.losses import build_loss
+
+    params = {"impl": "literal" if impl == "published" else "fast"} if encoder in WITH_LITERAL else {}
+    model = build_encoder(ComponentSpec(name=encoder, params=params), shape, DIM, subjects=[1],
+                          seed=seed).to(device).train()
+    recipe = RecipeSpec(batch_size=batch)
+    loss_fn = build_loss(recipe).to(device)
+    opt = _optimizer([{"params": list(model.parameters())}], recipe)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, shape["n_chans"], shape["n_times"], generator=g).to(device)
+    y = torch.nn.functional.normalize(torch.randn(batch, DIM, generator=g), dim=1).to(device)
+    subj = torch.ones(batch, dtype=torch.long, device=device)
+    amp = dtype == "bf16"
+
+    def step() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x, subj)
+        loss = loss_fn(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step.model = model  # type: ignore[attr-defined]
+    return step
+
+
+def count_flops(step: Callable[[], object]) -> float:
+    """FLOPs of one call of ``step`` (matmuls and convolutions, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def count_bytes(step: Callable[[], object], min_bytes: int = MIN_BYTES) -> float:
+    """Bytes one call of ``step`` moves through memory: over its aten ops (views excluded), the sizes
+    of the input and output tensors of at least ``min_bytes`` (logical size, at most the storage's)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    def size(t: object) -> int:
+        if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+            return 0
+        n = min(t.numel() * t.element_size(), t.untyped_storage().nbytes())
+        return n if n >= min_bytes else 0
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if not func.is_view and func.__name__.split(".")[0] not in ("detach", "empty", "empty_like",
+                                                                       "empty_strided", "lift_fresh"):
+                Counter.total += sum(size(t) for t in tree_leaves((args, kwargs, out)))
+            return out
+
+    with Counter():
+        step()
+    return float(Counter.total)
+
+
+def measure(device: torch.device, threads: int | None, cases: list[Case], rounds: int,
+            gemm_n: int, copy_mib: int, dtypes: list[str]) -> dict:
+    """Interleave the probes and every case's step for ``rounds`` rounds; keep the minima."""
+    timer = Timer(device, threads)
+    probes = {d: gemm_probe(device, torch.bfloat16 if d == "bf16" else torch.float32, gemm_n) for d in dtypes}
+    copy, copy_bytes = copy_probe(device, copy_mib)
+    peak = {d: float("inf") for d in dtypes}
+    bw = float("inf")
+    for case in cases:        # warm-up (allocator, first-call overheads)
+        case.step()
+    for fn, _ in probes.values():
+        fn()
+    copy()
+    for _ in range(rounds):
+        for d, (fn, _) in probes.items():
+            peak[d] = min(peak[d], timer(fn))
+        bw = min(bw, timer(copy))
+        for case in cases:
+            case.times.append(timer(case.step))
+    return {"timer": timer.kind, "peak_flops": {d: probes[d][1] / peak[d] for d in dtypes},
+            "bandwidth": copy_bytes / bw}
+
+
+# ------------------------------------------------------------------------------------------ report
+def rows_for(cases: list[Case], probes: dict, threads: int | None) -> list[dict]:
+    """Per (encoder, dtype): ours, published, both floors and ratios."""
+    rows = []
+    floor_flops = {}
+    for c in cases:  # the fewest FLOPs over formulations: the strictest floor
+        key = (c.encoder, c.dtype)
+        floor_flops[key] = min(floor_flops.get(key, float("inf")), c.flops)
+    for c in cases:
+        if c.impl != "ours":
+            continue
+        key = (c.encoder, c.dtype)
+        published = next((p for p in cases if p.impl == "published" and (p.encoder, p.dtype) == key), None)
+        t = min(c.times)
+        flop_floor = floor_flops[key] / probes["peak_flops"][c.dtype]
+        byte_floor = c.bytes / probes["bandwidth"]
+        roof = max(flop_floor, byte_floor)
+        row = {"encoder": c.encoder, "dtype": c.dtype, "threads": threads, "step_s": t,
+               "step_s_median": sorted(c.times)[len(c.times) // 2], "flops": c.flops,
+               "floor_flops": floor_flops[key], "bytes": c.bytes,
+               "peak_flops": probes["peak_flops"][c.dtype], "bandwidth": probes["bandwidth"],
+               "flop_floor_s": flop_floor, "byte_floor_s": byte_floor, "roofline_floor_s": roof,
+               "ours_over_flop_floor": t / flop_floor, "ours_over_roofline": t / roof, "timer": probes["timer"]}
+        if published is not None:
+            tp = min(published.times)
+            row.update(published_step_s=tp, published_flops=published.flops, published_bytes=published.bytes,
+                       published_over_flop_floor=tp / flop_floor, ours_over_published=t / tp)
+        rows.append(row)
+    return rows
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1000:8.1f}"
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"  {'encoder':13s} {'dtype':5s} {'ours ms':>8s} {'GFLOP':>6s} {'MB':>6s} {'flop fl':>8s} "
+          f"{'roof fl':>8s} {'/flop':>6s} {'/roof':>6s} {'publ ms':>8s} {'publ/fl':>7s} {'ours/publ':>9s}")
+    for r in rows:
+        pub = (f"{_ms(r['published_step_s'])} {r['published_over_flop_floor']:7.2f} {r['ours_over_published']:9.3f}"
+               if "published_step_s" in r else f"{'-':>8s} {'-':>7s} {'-':>9s}")
+        print(f"  {r['encoder']:13s} {r['dtype']:5s} {_ms(r['step_s'])} {r['floor_flops'] / 1e9:6.2f} "
+              f"{r['bytes'] / 1e6:6.0f} {_ms(r['flop_floor_s'])} {_ms(r['roofline_floor_s'])} "
+              f"{r['ours_over_flop_floor']:6.2f} {r['ours_over_roofline']:6.2f} {pub}")
+
+
+def run(encoders: list[str], dtypes: list[str], threads_list: list[int | None], device: torch.device,
+        shape: dict, batch: int, rounds: int, gemm_n: int = 2048, copy_mib: int = 256,
+        verbose: bool = True, min_bytes: int = MIN_BYTES) -> dict:
+    """Measure everything; returns ``{"runs": [rows...], ...}`` (also printed when ``verbose``)."""
+    from bench.training.loop import _determinism
+
+    if device.type == "cpu":
         from bench.training import tune_cpu_allocator
 
         tune_cpu_allocator()
-    return torch
+    from bench.training.perf import bf16_supported
+
+    if "bf16" in dtypes and not bf16_supported(device):
+        if verbose:
+            print("bf16: this device has no bf16 matmul units (AMX / AVX512-BF16 / CUDA bf16): skipped")
+        dtypes = [d for d in dtypes if d != "bf16"]
+    result: dict = {"device": describe(device), "batch": batch, "shape": shape, "rounds": rounds,
+                    "load_average_before": os.getloadavg()[0], "runs": [], "probes": []}
+    before = torch.get_num_threads()
+    try:
+        with _determinism(device, None):
+            for threads in threads_list:
+                if threads:
+                    torch.set_num_threads(threads)
+                cases = [Case(e, impl, d, build_step(e, impl, d, shape, batch, device))
+                         for e in encoders for d in dtypes
+                         for impl in (("ours", "published") if e in WITH_LITERAL else ("ours",))]
+                for case in cases:
+                    case.flops = count_flops(case.step)
+                    case.bytes = count_bytes(case.step, min_bytes)
+                    block = getattr(case.step.model, "block", None)  # type: ignore[attr-defined]
+                    if case.impl == "ours" and hasattr(block, "fold_batchnorm"):
+                        # the strictest FLOP floor: our formulation without the folded BatchNorm's Gram GEMM
+                        block.fold_batchnorm = False
+                        case.flops = min(case.flops, count_flops(case.step))
+                        block.fold_batchnorm = True
+                probes = measure(device, threads, cases, rounds, gemm_n, copy_mib, dtypes)
+                probes["threads"] = threads
+                result["probes"].append(probes)
+                rows = rows_for(cases, probes, threads)
+                result["runs"] += rows
+                if verbose:
+                    peaks = ", ".join(f"{d} {v / 1e9:.1f} GFLOP/s" for d, v in probes["peak_flops"].items())
+                    print(f"\n{threads or '-'} thread(s) [{probes['timer']}, min of {rounds} interleaved rounds]: "
+                          f"peak GEMM {peaks}; copy bandwidth {probes['bandwidth'] / 1e9:.1f} GB/s")
+                    print_rows(rows)
+    finally:
+        torch.set_num_threads(before)
+    result["load_average_after"] = os.getloadavg()[0]
+    return result
 
 
-def _model(spec: dict, impl: str = "fast"):
-    from bench.config.schema import ComponentSpec
-    from bench.encoders import build_encoder
-
-    size = SIZES[spec["size"]]
-    return build_encoder(ComponentSpec(name=spec["encoder"], params={"impl": impl}),
-                         {"n_chans": size["n_chans"], "n_times": size["n_times"], "sfreq": 250.0}, DIM,
-                         subjects=[1], seed=0)
-
-
-def _data(torch, n: int, size: dict, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    signals = torch.randn(n, size["n_chans"], size["n_times"], generator=g)
-    targets = torch.nn.functional.normalize(torch.randn(n, DIM, generator=g), dim=1)
-    return signals, targets
-
-
-def _memory(torch, device: str, rss: "_PeakRSS | None") -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return (rss.peak - rss.base) / 2**20 if rss else float("nan")
-
-
-def worker_ours(spec: dict) -> dict:
-    torch = _setup(spec)
-    from bench.config.schema import RecipeSpec
-    from bench.training import TrainingSet, fit
-
-    size = SIZES[spec["size"]]
-    steps, epochs = spec["steps"], spec["epochs"]
-    n = steps * BATCH
-    signals, targets = _data(torch, n + 256, size)
-    image = torch.arange(n + 256)
-    ones = torch.ones(n + 256, dtype=torch.long)
-    train = TrainingSet(signals[:n], targets[:n], image[:n], image[:n], ones[:n])
-    val = TrainingSet(signals[n:], targets[n:], image[n:], image[n:], ones[n:])
-    recipe = RecipeSpec(epochs=epochs, batch_size=BATCH, early_stopping_patience=None)
-    model = _model(spec, spec.get("impl", "fast"))
-    if spec["device"].startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    with _PeakRSS() as rss:
-        result = fit(model, train, val, recipe, seed=0, device=spec["device"], progress=False,
-                     compile=spec.get("compile", False))
-    per_step = [s / steps for s in result.curves["train_seconds"][1:]]  # epoch 1 is the warm-up
-    per_step_cpu = [s / steps for s in result.curves["train_cpu_seconds"][1:]]
-    return {"step_s": min(per_step), "step_s_median": sorted(per_step)[len(per_step) // 2],
-            "step_cpu_s": min(per_step_cpu), "memory_mb": _memory(torch, spec["device"], rss),
-            "steps_timed": steps * len(per_step)}
-
-
-def _nice_block_variant(model, variant: str):
-    """Patch the NICE conv block of ``model`` to run ``variant`` (same parameters, same function)."""
-    import types
-
-    import torch
-    import torch.nn.functional as F
-
-    block = model.block
-    if variant in ("literal", "composed", "fast"):
-        block.impl = variant
-        return model
-    if variant == "literal-channels-last":
-        block.impl = "literal"
-        block.to(memory_format=torch.channels_last)
-
-        def forward(self, x):
-            h = self.tsconv(x.unsqueeze(1).contiguous(memory_format=torch.channels_last))
-            h = self.projection(h)
-            return h.flatten(2).transpose(1, 2).flatten(1)
-    elif variant == "composed-nchw":
-        def forward(self, x):
-            conv = self.tsconv[0]
-            k = self.composed_kernel().view(self.n_filters, 1, 1, -1)
-            h = F.conv2d(x.unsqueeze(1), k, conv.bias, stride=(1, self.pool_stride))
-            h = self.tsconv[2:](h)
-            h = self.projection(h)
-            return h.flatten(2).transpose(1, 2).flatten(1)
-    else:
-        raise ValueError(variant)
-    block.forward = types.MethodType(forward, block)
-    return model
-
-
-def worker_step(spec: dict) -> dict:
-    """Raw training steps (forward + InfoNCE + backward + AdamW) of one NICE-block variant."""
-    torch = _setup(spec)
-    from bench.training.losses import info_nce
-
-    size = SIZES[spec["size"]]
-    device = torch.device(spec["device"])
-    model = _nice_block_variant(_model(spec), spec["variant"]).to(device).train()
-    step_model = torch.compile(model) if spec.get("compile") else model
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-4)
-    x, y = (t.to(device) for t in _data(torch, BATCH, size))
-    subj = torch.ones(BATCH, dtype=torch.long, device=device)
-    amp = device.type == "cuda"
-    times, cpu = [], []
-    t_first = None
-    with _PeakRSS() as rss:
-        for i in range(spec["steps"] + spec.get("warmup", 1)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = step_model(x, subj)
-            loss = info_nce(out.float(), y, 1 / 0.07)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if amp:
-                torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            if t_first is None:
-                t_first = dt
-            if i >= spec.get("warmup", 1):
-                times.append(dt)
-                cpu.append(time.process_time() - c0)
-    return {"step_s": min(times), "step_s_median": sorted(times)[len(times) // 2], "first_step_s": t_first,
-            "step_cpu_s": min(cpu), "memory_mb": _memory(torch, spec["device"], rss)}
-
-
-def worker_naive(spec: dict) -> dict:
-    """The published loop: per-item Dataset, default-collate DataLoader, literal model, fp32."""
-    torch = _setup(spec)
-    import numpy as np
-    from torch.utils.data import DataLoader, Dataset
-
-    from bench.training.losses import info_nce
-
-    size = SIZES[spec["size"]]
-    n = (spec["steps"] + 1) * BATCH
-    signals, targets = _data(torch, n, size)
-    eeg_np, feat_np = signals.numpy(), targets.numpy()
-    labels = np.arange(n)
-
-    class EEGDataset(Dataset):  # as in ATM's / NICE's code: one item at a time, tensors built per item
-        def __len__(self):
-            return n
-
-        def __getitem__(self, i):
-            return (torch.from_numpy(eeg_np[i]).float(), int(labels[i]), int(labels[i]),
-                    torch.from_numpy(feat_np[i]).float())
-
-    device = torch.device(spec["device"])
-    model = _model(spec, "literal").to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
-    loader = DataLoader(EEGDataset(), batch_size=BATCH, shuffle=True, num_workers=0, drop_last=True,
-                        generator=torch.Generator().manual_seed(0))
-    times, cpu = [], []
-    with _PeakRSS() as rss:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for i, (eeg, label, img_idx, feat) in enumerate(loader):
-            eeg, feat = eeg.to(device), feat.to(device)
-            out = model(eeg, torch.ones(len(eeg), dtype=torch.long, device=device))
-            loss = info_nce(out, feat, 1 / 0.07)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t1, c1 = time.perf_counter(), time.process_time()
-            if i >= 1:
-                times.append(t1 - t0)
-                cpu.append(c1 - c0)
-            t0, c0 = t1, c1
-    return {"step_s": min(times), "step_s_median": sorted(times)[len(times) // 2], "step_cpu_s": min(cpu),
-            "memory_mb": _memory(torch, spec["device"], rss)}
-
-
-def worker_flops(spec: dict) -> dict:
-    """Forward + backward FLOPs of one training step (fast and literal formulations)."""
-    torch = _setup(spec)
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from bench.training.losses import info_nce
-
-    size = SIZES[spec["size"]]
-    out = {}
-    for impl in ("fast", "composed", "literal"):
-        model = _model(spec, impl).train()
-        x, y = _data(torch, BATCH, size)
-        with FlopCounterMode(display=False) as counter:
-            loss = info_nce(model(x), y, 1 / 0.07)
-            loss.backward()
-        out[f"flops_{impl}"] = counter.get_total_flops()
-    return out
-
-
-def worker_peak(spec: dict) -> dict:
-    """Peak matmul throughput (FLOP/s) in the training dtype: best of repeated large matmuls."""
-    torch = _setup(spec)
-    device = torch.device(spec["device"])
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    n = 8192 if device.type == "cuda" else 4096
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    best = best_cpu = float("inf")
-    a @ b
-    for _ in range(spec.get("repeats", 6)):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0, c0 = time.perf_counter(), time.process_time()
-        a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
-    return {"peak_flops": 2 * n**3 / best, "peak_flops_per_cpu_s": 2 * n**3 / best_cpu,
-            "dtype": str(dtype).replace("torch.", "")}
-
-
-WORKERS = {"ours": worker_ours, "step": worker_step, "naive": worker_naive, "flops": worker_flops,
-           "peak": worker_peak}
-
-
-# ------------------------------------------------------------------------------------ parent side
-def run_worker(spec: dict, timeout: float = 600) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def device_description(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda}, bf16 AMP)"
-    cpu = platform.processor() or platform.machine()
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
+    cpu = "CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -312,137 +298,39 @@ def device_description(device: str) -> str:
                 break
     except OSError:
         pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, fp32"
-
-
-def _fmt_s(x: float) -> str:
-    return f"{x:8.2f}s" if x >= 1 else f"{x * 1000:7.1f}ms"
+    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: small size only (unless --sizes), 2 steps, no torch.compile variant")
+    parser.add_argument("--quick", action="store_true", help="batch 16, 2 rounds, 1 thread (< 1 min on an idle 2-core machine)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    parser.add_argument("--steps", type=int, default=None, help="measured steps per measurement")
     parser.add_argument("--encoders", default=",".join(ENCODERS))
-    parser.add_argument("--sizes", default=None, help="small,full (default; --quick: small)")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
-    parser.add_argument("--no-variants", action="store_true", help="skip the NICE-block variants")
-    parser.add_argument("--no-tune-alloc", action="store_true", help="leave glibc malloc thresholds alone")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--dtypes", default="fp32,bf16")
+    parser.add_argument("--threads", default=None, help="comma list (default 1,2; --quick 1)")
+    parser.add_argument("--batch", type=int, default=None, help="default 128 (--quick 16)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; --quick 2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.worker:
-        spec = json.loads(args.worker)
-        result = WORKERS[spec["kind"]](spec)
-        print(json.dumps(result))
-        return result
-
-    import torch
-
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    steps = args.steps or (2 if args.quick else 4)
-    epochs = 3 if args.quick else 6   # fit() epochs of `steps` steps each; the first is a warm-up
-    sizes = args.sizes or ("small" if args.quick else "small,full")
-    common = {"device": device, "threads": args.threads, "tune_alloc": not args.no_tune_alloc}
-    load_before = os.getloadavg()
-    t_start = time.time()
-    print(f"device: {device_description(device)}")
-    print(f"load average before: {load_before[0]:.2f} (other processes on this machine make timings noisy)")
-    peak = run_worker({**common, "kind": "peak"})
-    on_cpu = device == "cpu"
-    print(f"peak matmul: {peak['peak_flops'] / 1e9:.1f} GFLOP/s ({peak['dtype']})"
-          + (f"; {peak['peak_flops_per_cpu_s'] / 1e9:.1f} GFLOP per CPU-second" if on_cpu else ""))
-    if on_cpu:
-        print("timings: wall = min wall time per step; cpu = process CPU time (all threads), compared with the "
-              "matmul's FLOP per CPU-second -- robust when other processes share the cores")
-    print()
-
-    results: dict = {"device": device_description(device), "peak_flops": peak["peak_flops"],
-                     "peak_flops_per_cpu_s": peak.get("peak_flops_per_cpu_s"), "runs": []}
-    for encoder in args.encoders.split(","):
-        for size_name in sizes.split(","):
-            size = SIZES[size_name]
-            spec = {**common, "encoder": encoder, "size": size_name}
-            steps_per_epoch = size["n_items"] // BATCH
-            flops = run_worker({**spec, "kind": "flops"})
-            ours = run_worker({**spec, "kind": "ours", "steps": steps, "epochs": epochs})
-            naive = run_worker({**spec, "kind": "naive", "steps": 2 if args.quick else 6})
-            floors = {impl: flops[f"flops_{impl}"] * steps_per_epoch / peak["peak_flops"]
-                      for impl in ("fast", "composed", "literal")}
-            ours_epoch = ours["step_s"] * steps_per_epoch
-            naive_epoch = naive["step_s"] * steps_per_epoch
-            row = {"encoder": encoder, "size": size_name, "input": f"{BATCH}x{size['n_chans']}x{size['n_times']}",
-                   "n_items": size["n_items"], "steps_per_epoch": steps_per_epoch,
-                   "flops_per_step": flops["flops_fast"], "flops_per_step_composed": flops["flops_composed"],
-                   "flops_per_step_literal": flops["flops_literal"],
-                   "floor_epoch_s": floors["fast"], "floor_composed_epoch_s": floors["composed"],
-                   "floor_literal_epoch_s": floors["literal"],
-                   "ours_epoch_s": ours_epoch, "ours_epoch_s_median": ours["step_s_median"] * steps_per_epoch,
-                   "naive_epoch_s": naive_epoch,
-                   "ours_over_naive": ours_epoch / naive_epoch, "ours_over_floor": ours_epoch / floors["fast"],
-                   "ours_memory_mb": ours["memory_mb"], "naive_memory_mb": naive["memory_mb"], "variants": {}}
-            if on_cpu:
-                floor_cpu = flops["flops_fast"] * steps_per_epoch / peak["peak_flops_per_cpu_s"]
-                row.update(ours_cpu_epoch_s=ours["step_cpu_s"] * steps_per_epoch,
-                           naive_cpu_epoch_s=naive["step_cpu_s"] * steps_per_epoch, floor_cpu_epoch_s=floor_cpu,
-                           ours_over_naive_cpu=ours["step_cpu_s"] / naive["step_cpu_s"],
-                           ours_over_floor_cpu=ours["step_cpu_s"] * steps_per_epoch / floor_cpu)
-            print(f"== {encoder} {size_name}: batch {row['input']}, N = {size['n_items']} "
-                  f"({steps_per_epoch} steps/epoch), {flops['flops_fast'] / 1e9:.2f} GFLOP/step "
-                  f"(composed kernel: {flops['flops_composed'] / 1e9:.2f}, literal ops: "
-                  f"{flops['flops_literal'] / 1e9:.2f})")
-
-            def line(label: str, wall: float, cpu: float | None, extra: str = "") -> None:
-                cpu_txt = f"   cpu {_fmt_s(cpu)}" if cpu is not None else ""
-                print(f"   {label:6s} wall {_fmt_s(wall)}/epoch{cpu_txt}{extra}")
-
-            line("ours", ours_epoch, row.get("ours_cpu_epoch_s"),
-                 f"   (wall median {_fmt_s(row['ours_epoch_s_median']).strip()}, peak mem +{ours['memory_mb']:.0f} MB)")
-            line("naive", naive_epoch, row.get("naive_cpu_epoch_s"),
-                 f"   (per-item Dataset + DataLoader + literal ops, peak mem +{naive['memory_mb']:.0f} MB)")
-            line("floor", floors["fast"], row.get("floor_cpu_epoch_s"),
-                 f"   (FLOPs run / peak matmul; wall floor on composed-kernel FLOPs "
-                 f"{_fmt_s(floors['composed']).strip()}, on literal FLOPs {_fmt_s(floors['literal']).strip()})")
-            cpu_ratios = (f"   | cpu: ours/naive = {row['ours_over_naive_cpu']:.2f}, ours/floor = "
-                          f"{row['ours_over_floor_cpu']:.2f}" if on_cpu else "")
-            print(f"   wall: ours/naive = {row['ours_over_naive']:.2f}, ours/floor = {row['ours_over_floor']:.2f} "
-                  f"(vs composed-kernel floor {ours_epoch / floors['composed']:.2f}){cpu_ratios}")
-            if not args.no_variants:
-                variants = ["literal", "literal-channels-last", "composed-nchw", "composed", "fast"]
-                if encoder != "nice":
-                    variants = ["literal", "composed", "fast"]
-                vsteps = 2 if args.quick else 4
-                for variant in variants:
-                    r = run_worker({**spec, "kind": "step", "variant": variant, "steps": vsteps})
-                    row["variants"][variant] = r
-                if encoder == "nice" and not (args.quick or args.no_compile):  # ATM compiles for minutes
-                    r = run_worker({**spec, "kind": "step", "variant": "fast", "compile": True, "steps": vsteps,
-                                    "warmup": 2})
-                    row["variants"]["fast+compile"] = r
-                base = row["variants"]["fast"]
-                print("   variants (raw step: forward + loss + backward + AdamW, min over steps):")
-                for name, r in row["variants"].items():
-                    extra = f", first step {r['first_step_s']:.1f}s (compile)" if name.endswith("compile") else ""
-                    cpu_txt = (f"  cpu {_fmt_s(r['step_cpu_s'])} x{r['step_cpu_s'] / base['step_cpu_s']:5.2f}"
-                               if on_cpu else "")
-                    ratio = r["step_s"] / base["step_s"]
-                    print(f"     {name:22s} wall {_fmt_s(r['step_s'])}/step x{ratio:5.2f} vs fast"
-                          f"{cpu_txt}  mem +{r['memory_mb']:.0f} MB{extra}")
-            print()
-            results["runs"].append(row)
-    load_after = os.getloadavg()
-    results["load_average"] = [load_before[0], load_after[0]]
-    results["seconds"] = time.time() - t_start
-    print(f"load average after: {load_after[0]:.2f}; total {results['seconds']:.0f} s")
+    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    threads = [int(t) for t in (args.threads or ("1" if args.quick else "1,2")).split(",")]
+    threads_list: list[int | None] = [None] if device.type == "cuda" else threads
+    batch = args.batch or (16 if args.quick else 128)
+    rounds = args.rounds or (2 if args.quick else 5)
+    shape = {"n_chans": 63, "n_times": 250, "sfreq": 250.0}
+    t0 = time.time()
+    print(f"device: {describe(device)}; batch {batch} x {shape['n_chans']} x {shape['n_times']}, D = {DIM}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other processes make every figure noisier)")
+    result = run(args.encoders.split(","), args.dtypes.split(","), threads_list, device, shape, batch, rounds)
+    result["seconds"] = time.time() - t0
+    print(f"\nload average after: {result['load_average_after']:.2f}; total {result['seconds']:.0f} s")
+    print("columns: ours = min step; GFLOP = the strictest formulation's FLOPs; MB = bytes our step moves "
+          "(tensors >= 1 MiB); flop fl = GFLOP / peak GEMM; roof fl = max(flop fl, MB / bandwidth); /flop, /roof = "
+          "ours over those floors; publ = the published formulation (literal ops), same rounds")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return results
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return result
 
 
 if __name__ == "__main__":

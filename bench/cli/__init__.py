@@ -6,6 +6,7 @@ assembles them and turns :class:`bench.errors.BenchError` into a clean message a
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -20,12 +21,44 @@ from bench.errors import BenchError
 app = typer.Typer(help="brainvis-bench: benchmark visual decoding from brain signals.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-_COMMAND_MODULES = ("validate", "data", "embed", "evaluate", "results", "leaderboard", "tune")
+_COMMAND_MODULES = ("validate", "data", "embed", "evaluate", "results", "leaderboard", "tune", "listing", "download")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from bench import __version__
+
+        typer.echo(f"brainvis-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """brainvis-bench: benchmark visual decoding from brain signals."""
+    _log_to_stderr()
+
+
+class _EchoHandler(logging.Handler):
+    """Library messages (``bench.*`` loggers, INFO and up) as plain lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(self.format(record), err=True)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("bench")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    logger.setLevel(logging.INFO)
 
 
 def _assemble() -> None:
     import importlib
 
+    from bench.cli.common import tidy_help
+
+    tidy_help()
     for name in _COMMAND_MODULES:
         importlib.import_module(f"bench.cli.{name}").register(app)
 

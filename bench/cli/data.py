@@ -6,7 +6,8 @@
 
 Without ``--out``, ``simulate`` writes into the settings' cache (``ensure_simulated``) and prints the
 folder. ``info`` reports the variant, subjects, shapes, dtypes, checksums and every problem the
-loader's validation finds; its exit code is 1 when problems were found.
+loader's validation finds (built by :mod:`bench.data.describe`); its exit code is 1 when problems
+were found.
 """
 
 from __future__ import annotations
@@ -64,86 +65,15 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="print a JSON report"),
 ) -> None:
     """What is in a dataset folder: variant, subjects, shapes, dtypes, checksums, problems."""
+    from bench.data.describe import describe, format_report
+
     report = describe(root, dataset=dataset, variant=variant, quick=quick)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        typer.echo(_format(report))
+        typer.echo(format_report(report))
     if report["problems"]:
         raise typer.Exit(1)
-
-
-def describe(root: Path, dataset: str = "things-eeg2", variant: str | None = None, quick: bool = False) -> dict:
-    """The report ``bench data info`` prints, as a dict (usable from Python)."""
-    from bench.data import DATASETS
-    from bench.data.checksum import file_sha256
-    from bench.data.simulate import read_simulation_info
-    from bench.errors import BenchError
-
-    from bench.settings import load_settings
-
-    root = Path(root)
-    cls = DATASETS.get(dataset)
-    if variant is None and dataset == "things-eeg2":
-        from bench.data.things_eeg2 import detect_variant
-
-        variant = detect_variant(root)
-    cache_dir = load_settings().cache_dir  # checksum sidecars: a file is hashed once
-    ds = cls(root, variant=variant, cache_dir=cache_dir)
-    report: dict = {"root": str(root), "dataset": dataset, "variant": ds.variant,
-                    "simulated": read_simulation_info(root), "subjects": [], "files": [], "images": {},
-                    "problems": []}
-    try:
-        report["subjects"] = ds.subjects()
-    except BenchError as exc:
-        report["problems"].append(str(exc))
-        return report
-    for part in ("train", "test"):
-        try:
-            images = ds.images(part)
-            report["images"][part] = {"count": len(images), "first": images.ids[0] if images.ids else None}
-        except BenchError:
-            pass  # reported by validate()
-    for s in report["subjects"]:
-        for part in ("train", "test"):
-            entry: dict = {"subject": s, "part": part}
-            try:
-                eeg = ds.read_file(s, part)
-                entry.update(path=str(eeg.path), shape=list(eeg.shape), dtype=str(eeg.data.dtype),
-                             n_channels=len(eeg.ch_names), stored_times=eeg.stored_times,
-                             t0=float(eeg.times[0]), t1=float(eeg.times[-1]),
-                             megabytes=round(eeg.path.stat().st_size / 1e6, 1))
-                if not quick:
-                    entry["sha256"] = file_sha256(eeg.path, cache_dir)
-            except BenchError:
-                pass  # reported by validate()
-            report["files"].append(entry)
-    report["problems"].extend(ds.validate(scan=not quick) if hasattr(ds, "validate") else [])
-    return report
-
-
-def _format(report: dict) -> str:
-    lines = [f"dataset:  {report['dataset']} ({report['variant']})", f"root:     {report['root']}"]
-    sim = report.get("simulated")
-    if sim:
-        lines.append(f"simulated: size={sim.get('size')} subjects={sim.get('subjects')} seed={sim.get('seed')} "
-                     f"snr={sim.get('snr')} (simulator {sim.get('simulator_version')})")
-    lines.append(f"subjects: {report['subjects']}")
-    for part, img in report["images"].items():
-        lines.append(f"images:   {part}: {img['count']} (first: {img['first']})")
-    for f in report["files"]:
-        if "shape" in f:
-            line = (f"  sub-{f['subject']:02d} {f['part']:<5} {tuple(f['shape'])} {f['dtype']}  "
-                    f"{f['t0']:.3f}..{f['t1']:.3f} s  {f['megabytes']} MB")
-            if "sha256" in f:
-                line += f"  sha256 {f['sha256'][:16]}"
-            lines.append(line)
-    if report["problems"]:
-        lines.append(f"problems ({len(report['problems'])}):")
-        lines.extend("  - " + p.replace("\n", "\n    ") for p in report["problems"])
-    else:
-        lines.append("problems: none")
-    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from bench.records.mlflow_store import RecordStore
         from bench.records.snapshot import export_snapshot
 
-        store = RecordStore(make_settings(tracking_uri).tracking_uri)
+        store = RecordStore(make_settings(tracking_uri).tracking_uri, create=False)
         records = [r for t in (task or [None]) for r in store.records(task=t, include_failed=include_failed)]
         export_snapshot(records, out)
         typer.echo(f"wrote {len(records)} records to {out}")

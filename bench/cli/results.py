@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     def compare_cmd(
         submissions: List[Path] = typer.Argument(..., help="two or more submission YAML files (or names)"),
-        task: str = typer.Option(..., "--task", help="the task to compare on"),
+        task: Optional[str] = typer.Option(None, "--task", metavar="TASK",
+                                           help="the task to compare on (default: the one task all submissions name)"),
         metric: str = typer.Option("top1", "--metric"),
         correction: str = typer.Option("holm", "--correction", help="holm, bh or none (across all pairs)"),
         fmt: str = typer.Option("table", "--format", help="table, json or csv"),
@@ -43,20 +44,29 @@ def register(app: typer.Typer) -> None:
                                       help="pair per test item (e.g. per reconstructed image) instead of per unit"),
         snapshot: Optional[Path] = Snapshot, tracking_uri: Optional[str] = TrackingUri,
     ) -> None:
-        """Paired tests between submissions over matched subjects and (subject, seed) units."""
+        """Paired tests between submissions: over matched subjects (seed-averaged), or matched seeds on pooled
+        tasks; with the design, the deciding test, its power and any conflicting records. Exits non-zero when a
+        pair has nothing matched."""
         import pandas as pd
 
         from bench.config import load_submission
-        from bench.errors import ConfigError
+        from bench.errors import ConfigError, RecordError
         from bench.stats import compare_all
 
         if correction not in ("holm", "bh", "none"):
             raise ConfigError(f"unknown correction '{correction}'", field="--correction", fix="use holm, bh or none")
-        names = [load_submission(str(s)).name for s in submissions]
+        from bench.cli.common import check_submission_refs, infer_task
+
+        check_submission_refs(submissions, "compare")
+        loaded = [load_submission(str(s)) for s in submissions]
+        names = [s.name for s in loaded]
+        task = task or infer_task(loaded)
         if len(names) < 2:
             raise ConfigError("compare needs at least two submissions", fix="name two or more submission files")
         settings = make_settings(tracking_uri)
         records = load_records(settings, snapshot, task)
+        from bench.stats.report import comparison_text, nothing_matched, strict_json
+
         if per_item:
             import itertools
 
@@ -64,29 +74,27 @@ def register(app: typer.Typer) -> None:
 
             rows = [_as_dict(compare_items(records, task, a, b, metric))
                     for a, b in itertools.combinations(names, 2)]
-            typer.echo(json.dumps(rows, indent=1, default=float) if fmt == "json" else pd.DataFrame(rows).to_string())
+            empty = next((r for r in rows if not r["n_items"]), None)
+            if empty is not None:
+                raise RecordError(f"nothing to compare: {empty['a']} and {empty['b']} have no matched per-item "
+                                  f"values of '{metric}' on task '{task}'",
+                                  fix=f"run both with `bench evaluate <YAML> --task {task}`, or pick a per-item "
+                                      f"metric the records hold (--metric)")
+            typer.echo(strict_json(rows) if fmt == "json" else pd.DataFrame(rows).to_string())
             return
         results = compare_all(records, task, names, metric, correction=correction, n_boot=n_boot)
+        error = nothing_matched(results, records, task)
+        if error is not None:
+            raise error
         rows = [c.to_dict() for c in results]
         if fmt == "json":
-            typer.echo(json.dumps(rows, indent=1))
+            typer.echo(strict_json(rows))
             return
         frame = pd.DataFrame(rows)
         if fmt == "csv":
             typer.echo(frame.to_csv(index=False))
             return
-        for c in results:
-            verdict = ("a > b" if c.mean_diff > 0 else "a < b") if (c.p_corrected or 1) < 0.05 else "not significant"
-            typer.echo(
-                f"{c.a} vs {c.b} on {c.task} ({c.metric}), {c.n_subjects} subjects / {c.n_units} units matched\n"
-                f"  mean a={c.mean_a:.4f}  b={c.mean_b:.4f}  diff={c.mean_diff:+.4f}  "
-                f"{int(c.ci_level * 100)}% bootstrap CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]\n"
-                f"  paired t (subjects): t={c.t_subject:.3f} p={c.p_subject:.4g}  "
-                f"p_{c.correction}={c.p_corrected:.4g}\n"
-                f"  paired t (units):    t={c.t_unit:.3f} p={c.p_unit:.4g}\n"
-                f"  Wilcoxon (subjects): W={c.wilcoxon_stat:.3f} p={c.p_wilcoxon:.4g}   Cohen's d_z={c.cohens_dz:.3f}\n"
-                f"  verdict at 0.05 ({c.correction}-corrected): {verdict}"
-                + (f"\n  unmatched units (left out): {', '.join(c.unmatched)}" if c.unmatched else ""))
+        typer.echo("\n\n".join(comparison_text(c) for c in results))
 
 
 def _as_dict(result) -> dict:
@@ -96,17 +104,20 @@ def _as_dict(result) -> dict:
 
 
 def print_results(settings, snapshot, tasks, metric: str, fmt: str) -> None:
+    """The ``bench results`` output: one row per entry; conflicts and missing units flagged with the fix."""
     import pandas as pd
 
     from bench.stats import summarise
+    from bench.stats.entries import conflict_message
+    from bench.stats.report import strict_json
 
     records = [r for t in (tasks or [None]) for r in load_records(settings, snapshot, t)]
     summaries = summarise(records, metric)
     if fmt == "json":
-        typer.echo(json.dumps([s.to_dict() for s in summaries], indent=1))
+        typer.echo(strict_json([s.to_dict() for s in summaries]))
         return
-    rows = [{"task": s.task, "submission": s.submission, metric: s.mean, "se": s.se, "subjects": s.n_subjects,
-             "seeds": s.n_seeds, "units": s.n_units, "complete": "yes" if s.complete else f"no ({len(s.missing)} missing)"}
+    rows = [{"task": s.task, "submission": s.submission, metric: s.mean, "se": s.se, "se over": s.pair_by,
+             "subjects": s.n_subjects, "seeds": s.n_seeds, "units": s.n_units, "complete": _status(s)}
             for s in summaries]
     frame = pd.DataFrame(rows)
     if fmt == "csv":
@@ -119,3 +130,12 @@ def print_results(settings, snapshot, tasks, metric: str, fmt: str) -> None:
     for s in summaries:
         per = "  ".join(f"{k}: {m:.3f}±{(0 if n < 2 else sd):.3f} (n={n})" for k, (m, sd, n) in s.per_subject.items())
         typer.echo(f"  {s.submission} per subject (mean±std over seeds): {per}")
+    for s in summaries:
+        if s.conflicts:
+            typer.echo(f"CONFLICT {s.task} / {s.submission}: {conflict_message(s.conflicts)}")
+
+
+def _status(s) -> str:
+    if s.conflicts:
+        return f"no ({len(s.conflicts)} conflicting" + (f", {len(s.missing)} missing)" if s.missing else ")")
+    return "yes" if s.complete else f"no ({len(s.missing)} missing)"

@@ -1,4 +1,7 @@
-"""Task and submission specs: safe YAML -> ``extends`` resolution -> pydantic validation -> content hash.
+"""Task and submission specs: safe YAML -> ``extends`` -> pydantic validation -> resolution -> content hash.
+
+Resolution writes every default out (the task kind's protocol, the plug-ins' constructor defaults;
+see :mod:`bench.config.resolve`), so a hash identifies the computation, not the YAML's wording.
 
 >>> task = load_task("things-eeg2-retrieval-200")          # by name (tasks/ folder) or by path
 >>> sub = load_submission("submissions/atm_dreamsim.yaml")
@@ -48,9 +51,11 @@ class Loaded(Generic[S]):
 
 
 def spec_hash(spec: BaseModel) -> str:
-    """Content hash of a resolved spec, ignoring fields that do not change what is computed."""
-    data = spec.model_dump(mode="json", exclude=set(NON_SEMANTIC_FIELDS) & set(spec.model_fields))
-    return content_hash(data)
+    """Content hash of a spec *as resolved* (protocol and plug-in params with their defaults written out),
+    ignoring fields and plug-in parameters that do not change what is computed (see ``resolve.py``)."""
+    from bench.config.resolve import identity
+
+    return content_hash(identity(spec, exclude=NON_SEMANTIC_FIELDS))
 
 
 def search_dirs(kind: str) -> list[Path]:
@@ -126,11 +131,15 @@ def parse(model: type[S], data: dict[str, Any], where: Path | str | None) -> S:
 
 
 def _load(model: type[S], ref: str | Path, kind: str, overrides: dict[str, Any] | None) -> Loaded[S]:
+    from bench.config.resolve import resolve_submission, resolve_task
+
     path = locate(ref, kind)
     data, sources = load_with_extends(path, lambda r, child: locate(r, kind, relative_to=child))
     if overrides:
         data = deep_merge(data, overrides)
-    return Loaded(parse(model, data, path), path, tuple(sources))
+    spec = parse(model, data, path)
+    spec = resolve_task(spec, path) if isinstance(spec, TaskSpec) else resolve_submission(spec)
+    return Loaded(spec, path, tuple(sources))
 
 
 def load_task(ref: str | Path, overrides: dict[str, Any] | None = None) -> Loaded[TaskSpec]:

@@ -28,6 +28,8 @@ class SimulationSpec(Strict):
     n_subjects: int = Field(2, ge=1, le=10)
     seed: int = 0
     snr: float = Field(1.0, gt=0)
+    design: Literal["block", "randomized"] | None = Field(
+        None, description="ImageNet-EEG only: presentation design (default: the simulator's, 'block')")
 
 
 class DatasetSpec(Strict):
@@ -70,7 +72,8 @@ class TaskSpec(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: int = Field(ge=1)
-    kind: str = Field(description="task-kind plug-in: retrieval, cross-subject, classification, ...")
+    kind: str = Field(description="task-kind plug-in: retrieval, classification, saliency, reconstruction "
+                      "(cross-subject transfer is retrieval with scheme leave-one-subject-out)")
     description: str = ""
     variant: str = Field("default", description="'default' for the sound protocol, else the paper variant label")
     reference: str | None = Field(None, description="paper/protocol this variant reproduces")
@@ -118,8 +121,11 @@ class RecipeSpec(Strict):
     loss: Literal["infonce", "infonce+mse", "triplet"] = "infonce"
     mse_weight: float = Field(0.0, ge=0, le=1, description="(1-lambda) for 'infonce+mse' (ATM recon recipe)")
     temperature: TemperatureSpec = TemperatureSpec()
-    normalise: Literal["l2", "center-l2"] = Field(
-        "l2", description="'center-l2' (AlignVis): subtract the training-set image-embedding mean, then L2")
+    normalise: Literal["l2", "train-mean-center-l2", "center-l2", "per-vector-center-l2"] = Field(
+        "l2", description="'l2': L2 only; 'train-mean-center-l2' (legacy name 'center-l2', same computation): "
+                          "subtract the training images' mean image embedding from image embeddings, then L2; "
+                          "'per-vector-center-l2' (AlignVis): centre every brain and image vector on its own "
+                          "mean (Pearson r) in training and evaluation. Sources: bench.training.losses.NORMALISATIONS")
     exclude_false_negatives: Literal["none", "image", "concept"] = "none"
     optimizer: OptimizerSpec = OptimizerSpec()
     scheduler: Literal["none", "cosine"] = "none"
@@ -127,7 +133,9 @@ class RecipeSpec(Strict):
     epochs: int = Field(50, ge=1)
     early_stopping_patience: int | None = Field(25, ge=1)
     embed_dim: int | None = Field(None, description="None: the image model's embedding size")
-    precision: Literal["auto", "fp32", "amp"] = "auto"
+    precision: Literal["auto", "fp32", "amp", "bf16"] = Field(
+        "auto", description="auto: fp32 on CPU, mixed precision on CUDA; fp32; amp (CUDA mixed precision); "
+                            "bf16: bf16 autocast on CPU (AMX / AVX512-BF16) and CUDA, an error where unsupported")
     image_encoder: Literal["frozen", "finetune"] = Field(
         "frozen", description="joint-embedding tasks (Palazzo): train the image encoder too ('finetune') or not")
     grad_clip: float | None = None

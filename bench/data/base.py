@@ -3,6 +3,11 @@
 Every loader returns :class:`BrainData` (float32 signals, one row per item, with the image id and
 concept of each row) and :class:`ImageSet` (the stimulus files in row order). Everything downstream
 (image embeddings, training, evaluation) works on these two and never on a dataset's own layout.
+
+The interface is declared here, once: :class:`BrainDataset` (load, files, images, checksum, and the
+inspection methods ``read_file`` / ``validate`` / ``detect_variant`` that ``bench data info`` uses)
+and :class:`LabelledDataset` (the class-label extras classification and saliency tasks need).
+Channel/time selection is :mod:`bench.data.selection`; safe unpickling :mod:`bench.data.safe_pickle`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -142,3 +148,62 @@ class BrainDataset(ABC):
         from bench.data.checksum import files_sha256
 
         return files_sha256(self.files(subject, part), self.cache_dir, root=self.root)
+
+    # ---------------------------------------------------------------- inspection (``bench data info``)
+    def read_file(self, subject: int, part: Part) -> "StoredFile":
+        """A summary of the stored file behind ``load(subject, part)`` (path, shape, dtype, channels, times),
+        without reading the signals; ``bench data info`` reports it (see :mod:`bench.data.describe`)."""
+        from bench.errors import DataError
+
+        raise DataError(f"dataset '{self.name}' does not summarise its stored files",
+                        fix=f"implement read_file() in bench/data/{self.name.replace('-', '_')}.py")
+
+    def validate(self, scan: bool = True) -> list[str]:
+        """Every problem of the folder's layout (one message each, empty when sound); ``scan`` also checks
+        the stored values for NaN/Inf. Never raises for a problem of the data: it reports it."""
+        return []
+
+    @classmethod
+    def detect_variant(cls, root: Path) -> str | None:
+        """The variant a folder holds, from its layout (None: cannot tell; the default is used)."""
+        return None
+
+
+class StoredFile(TypingProtocol):
+    """What :meth:`BrainDataset.read_file` returns: a summary of one stored file (no signals read)."""
+
+    path: Path
+    shape: tuple[int, ...]
+    ch_names: list[str]
+    times: np.ndarray
+    stored_times: int
+    data: Any       # exposes ``dtype`` (an array, a lazy array or a summary)
+
+
+class LabelledDataset(BrainDataset):
+    """A dataset whose items are images of a fixed set of classes, split by list files (ImageNet-EEG).
+
+    What classification and saliency tasks need beyond :class:`BrainDataset`; a dataset offering it
+    subclasses this (instead of the task probing for methods).
+    """
+
+    @property
+    @abstractmethod
+    def n_classes(self) -> int:
+        """Number of classes (labels are 0 .. n_classes - 1)."""
+
+    @abstractmethod
+    def load_subjects(self, subjects: Sequence[int], part: str, *, channels: Sequence[str] | None = None,
+                      time_window: tuple[float, float] | None = None) -> BrainData:
+        """Rows of ``part`` ("train", "val" or "test") of several subjects pooled."""
+
+    @abstractmethod
+    def labels_of_images(self, image_ids: Sequence[str]) -> np.ndarray:
+        """The class (int) of each image id."""
+
+    def fixations(self, part: str = "test") -> dict[str, Any]:
+        """Human fixations per image id of ``part`` (saliency tasks); DataError when the dataset has none."""
+        from bench.errors import DataError
+
+        raise DataError(f"dataset '{self.name}' has no fixation data", field="kind",
+                        fix="saliency tasks need a dataset with fixations (ImageNet-EEG's saliency release)")

@@ -77,7 +77,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from bench.data import DATASETS
-from bench.data.base import BrainData, BrainDataset, ImageSet
+from bench.data.base import BrainData, ImageSet, LabelledDataset
+from bench.data.selection import pick_channels, pick_times
 from bench.errors import ConfigError, DataError
 
 VARIANT_FILES: dict[str, str] = {
@@ -439,7 +440,7 @@ def read_fixation_map(path: Path, image_id: str) -> Fixations:
 # --------------------------------------------------------------------------------------------
 
 @DATASETS.register("imagenet-eeg", aliases=("imagenet_eeg", "spampinato"))
-class ImageNetEEG(BrainDataset):
+class ImageNetEEG(LabelledDataset):
     """ImageNet-EEG in its published layout (see the module docstring).
 
     Example::
@@ -566,9 +567,9 @@ class ImageNetEEG(BrainDataset):
                             f"length filter {self.length_range}", where=self.split_path(),
                             fix="check the split file and the subjects")
         ch_names = [f"E{i + 1}" for i in range(eeg.n_chans)]
-        ch_idx = _pick_channels(ch_names, channels)
+        ch_idx = None if channels is None else pick_channels(ch_names, channels, where=self.eeg_path())
         times = np.arange(*self.crop) / SFREQ
-        t_sel = _pick_times(times, time_window)
+        t_sel = pick_times(times, time_window, where=self.eeg_path())
         signals = eeg.signals[eeg.row_of[idx]]
         if ch_idx is not None:
             signals = signals[:, ch_idx]
@@ -740,26 +741,6 @@ def _find_image(base: Path) -> Path | None:
     return None
 
 
-def _pick_channels(ch_names: list[str], channels: Sequence[str] | None) -> list[int] | None:
-    if channels is None:
-        return None
-    pos = {c: i for i, c in enumerate(ch_names)}
-    unknown = [c for c in channels if c not in pos]
-    if unknown or not channels:
-        raise ConfigError(f"unknown channel(s) {unknown or '(empty selection)'}", field="dataset.channels",
-                          fix=f"ImageNet-EEG channels are named E1..E{len(ch_names)} in stored order")
-    return [pos[c] for c in channels]
-
-
-def _pick_times(times: np.ndarray, window: tuple[float, float] | None) -> slice:
-    if window is None:
-        return slice(None)
-    tmin, tmax = float(window[0]), float(window[1])
-    keep = np.flatnonzero((times >= tmin - 1e-9) & (times <= tmax + 1e-9))
-    if tmax < tmin or len(keep) == 0:
-        raise ConfigError(f"time window ({tmin}, {tmax}) s selects no sample", field="dataset.time_window",
-                          fix=f"choose a window within [{times[0]:.3f}, {times[-1]:.3f}] s (the 20:460 crop)")
-    return slice(int(keep[0]), int(keep[-1]) + 1)
 
 
 __all__ = ["ImageNetEEG", "EEGFile", "Fixations", "VARIANT_FILES", "SPLIT_FILES", "SFREQ", "LENGTH_RANGE", "CROP",

@@ -58,6 +58,7 @@ import numpy as np
 
 from bench.data import DATASETS
 from bench.data.base import BrainData, BrainDataset, ImageSet, Part, Repetitions
+from bench.data.selection import pick_channels, pick_times
 from bench.errors import ConfigError, DataError
 
 FILE_TEMPLATE = "preprocessed_P{subject}-epo.fif"
@@ -245,7 +246,7 @@ class ThingsMEG(BrainDataset):
         table = self.trial_table(subject)
         epochs = _read_epochs(table.path)
         ch_idx = _pick_channels(epochs, channels, table.path)
-        t_sel = _pick_times(np.asarray(epochs.times), time_window or DEFAULT_WINDOW, table.path)
+        t_sel = pick_times(np.asarray(epochs.times), time_window or DEFAULT_WINDOW, where=table.path)
         rows = np.flatnonzero(table.part == part)
         if len(rows) == 0:
             raise DataError(f"no {part} trials (trial_type '{TRIAL_TYPES[part]}')", where=table.path,
@@ -401,27 +402,9 @@ def _pick_channels(epochs, channels: Sequence[str] | None, path: Path) -> list[i
     if not meg:
         raise DataError("the epochs file holds no MEG channel", where=path, field="info['chs']",
                         fix=f"use the preprocessed THINGS-MEG epochs; {DOWNLOAD_HINT}")
-    if channels is None:
-        return meg
-    if not channels:
-        raise ConfigError("empty channel selection", field="channels", fix="give at least one channel")
-    pos = {epochs.ch_names[i]: i for i in meg}
-    unknown = [c for c in channels if c not in pos]
-    if unknown:
-        raise ConfigError(f"unknown MEG channel(s) {unknown[:5]} for {path.name}", field="channels",
-                          fix=f"use names among: {', '.join(list(pos)[:12])}, ... ({len(pos)} channels)")
-    return [pos[c] for c in channels]
+    picked = pick_channels([epochs.ch_names[i] for i in meg], channels, where=path, label="MEG channel")
+    return [meg[i] for i in picked]
 
-
-def _pick_times(times: np.ndarray, window: tuple[float, float], path: Path) -> slice:
-    tmin, tmax = float(window[0]), float(window[1])
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    keep = np.flatnonzero((times >= tmin - 1e-3 * step) & (times <= tmax + 1e-3 * step))
-    if tmax < tmin or len(keep) == 0 or times[0] > tmin + 0.5 * step or times[-1] < tmax - 0.5 * step:
-        raise ConfigError(f"time window ({tmin}, {tmax}) s is not inside the epochs of {path.name} "
-                          f"({times[0]:.3f} to {times[-1]:.3f} s)", field="time_window",
-                          fix=f"choose a window within [{times[0]:.3f}, {times[-1]:.3f}] s (default 0-1 s)")
-    return slice(int(keep[0]), int(keep[-1]) + 1)
 
 
 def _read_rows(epochs, rows: np.ndarray, item_of_row: np.ndarray, n_items: int, ch_idx: list[int], t_sel: slice,

@@ -11,19 +11,36 @@ Registered names: ``nice``, ``atm-s``, ``eegnet``, ``eegconformer``, ``shallowfb
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping
 
 from bench.config.schema import ComponentSpec
-from bench.encoders.base import SIGNAL_PARAMS, BrainEncoder, n_parameters
 from bench.errors import ConfigError
 from bench.registry import Registry
 
-ENCODERS: Registry[type[BrainEncoder]] = Registry("brain encoder", "bench.encoders", base=BrainEncoder)
+if TYPE_CHECKING:  # pragma: no cover
+    from bench.encoders.base import BrainEncoder
+
+#: The parameters an encoder receives from the data (and from the recipe for ``n_outputs``);
+#: a submission may not set them in ``encoder.params``. (Defined here, torch-free, for planning code.)
+SIGNAL_PARAMS = ("n_chans", "n_times", "sfreq", "n_outputs", "subjects")
+
+# This package imports no torch: plug-ins are found by reading their decorators (bench.registry) and
+# imported when first used, so `bench validate` stays light.
+ENCODERS: "Registry[type[BrainEncoder]]" = Registry("brain encoder", "bench.encoders",
+                                                    base="bench.encoders.base:BrainEncoder",
+                                                    group="encoders", symbol="ENCODERS")
 
 
-def accepted_params(cls: type[BrainEncoder]) -> list[str]:
+def __getattr__(name: str) -> Any:
+    """``BrainEncoder`` and ``n_parameters`` import torch, so they are loaded on first access."""
+    if name in ("BrainEncoder", "n_parameters"):
+        from bench.encoders import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'bench.encoders' has no attribute '{name}'")
+
+
+def accepted_params(cls: type["BrainEncoder"]) -> list[str]:
     """The ``encoder.params`` names ``cls`` accepts (its keyword parameters minus the signal ones)."""
     sig = inspect.signature(cls.__init__)
     return [name for name, p in sig.parameters.items()
@@ -32,7 +49,7 @@ def accepted_params(cls: type[BrainEncoder]) -> list[str]:
 
 
 def build_encoder(spec: ComponentSpec, shape: Mapping[str, Any], n_outputs: int,
-                  subjects: list[int] | None = None, *, seed: int | None = None) -> BrainEncoder:
+                  subjects: list[int] | None = None, *, seed: int | None = None) -> "BrainEncoder":
     """Build the encoder ``spec.name`` for data of ``shape`` (``BrainData.shape``).
 
     spec:      ``encoder`` of a submission: registry name + keyword params.
@@ -63,7 +80,7 @@ def build_encoder(spec: ComponentSpec, shape: Mapping[str, Any], n_outputs: int,
     if signal["n_chans"] is not None:
         signal["n_chans"] = int(signal["n_chans"])
 
-    def make() -> BrainEncoder:
+    def make() -> "BrainEncoder":
         try:
             return cls(**signal, **dict(spec.params))
         except ConfigError as exc:
@@ -78,6 +95,8 @@ def build_encoder(spec: ComponentSpec, shape: Mapping[str, Any], n_outputs: int,
 
     if seed is None:
         return make()
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return make()

@@ -128,6 +128,7 @@ class ATMS(BrainEncoder):
 
     uses_subject = True
     min_times = 1
+    non_semantic_params = ("impl",)  # the same function, implemented three ways: not in unit keys
 
     def __init__(self, *, n_chans: int, n_outputs: int, n_times: int | None = None, sfreq: float | None = None,
                  subjects: list[int] | None = None, d_model: int | None = None, n_heads: int = 4, d_ff: int = 256,

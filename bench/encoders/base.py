@@ -30,11 +30,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from bench.encoders import SIGNAL_PARAMS  # noqa: F401  (re-exported; defined torch-free in the package)
 from bench.errors import ConfigError
-
-#: The parameters an encoder receives from the data (and from the recipe for ``n_outputs``);
-#: a submission may not set them in ``encoder.params``.
-SIGNAL_PARAMS = ("n_chans", "n_times", "sfreq", "n_outputs", "subjects")
 
 
 class BrainEncoder(nn.Module):
@@ -48,11 +45,15 @@ class BrainEncoder(nn.Module):
         input_kind:   ``"timeseries"`` (x is (B, C, T); ``n_times`` required) or ``"vector"``
                       (x is (B, V); a (B, C, T) input is flattened when ``n_times`` is given).
         min_times:    the shortest ``n_times`` the architecture accepts.
+        non_semantic_params: constructor parameters that cannot change results (e.g. an
+                      implementation switch computing the same function); left out of unit keys.
+                      Write it as a literal tuple so it can be read without importing torch.
     """
 
     uses_subject: ClassVar[bool] = False
     input_kind: ClassVar[Literal["timeseries", "vector"]] = "timeseries"
     min_times: ClassVar[int] = 1
+    non_semantic_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, n_chans: int, n_outputs: int, n_times: int | None = None,
                  sfreq: float | None = None, subjects: list[int] | None = None) -> None:

@@ -14,7 +14,8 @@ Weights are never downloaded: see :mod:`bench.images.weights` for the layout und
 from bench.images.base import ImageModel, TorchImageModel
 from bench.registry import Registry
 
-IMAGE_MODELS: Registry[type[ImageModel]] = Registry("image model", "bench.images", base=ImageModel)
+IMAGE_MODELS: Registry[type[ImageModel]] = Registry("image model", "bench.images", base=ImageModel,
+                                                    group="image_models", symbol="IMAGE_MODELS")
 
 from bench.images.cache import (  # noqa: E402  (needs IMAGE_MODELS defined first)
     EMBEDDING_FORMAT_VERSION,

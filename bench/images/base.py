@@ -48,6 +48,9 @@ class ImageModel(ABC):
 
     #: the registry name (set by each subclass to the name it registers under)
     name: ClassVar[str] = ""
+    #: constructor parameters that cannot change the embeddings (left out of unit keys); a literal
+    #: tuple, so planning code reads it without importing the model's libraries
+    non_semantic_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
@@ -160,6 +163,9 @@ class TorchImageModel(ImageModel):
     """
 
     device: str | None = None
+    # where the weights are read and which device computes do not change the embeddings: the
+    # weights' checksum is part of the unit key, and inference is deterministic
+    non_semantic_params: ClassVar[tuple[str, ...]] = ("device", "weights")
     _net: Any = None
     _transform: Callable[[Any], Any] | None = None
 
@@ -180,12 +186,6 @@ class TorchImageModel(ImageModel):
         with torch.inference_mode():
             out = self._forward(batch)
         return out.detach().float().cpu().numpy()
-
-
-def transform_description(transform: Any) -> list[str]:
-    """``repr`` of each step of a torchvision ``Compose`` (for sidecars and no-random-op checks)."""
-    steps = getattr(transform, "transforms", [transform])
-    return [repr(t) for t in steps]
 
 
 RANDOM_TRANSFORM_NAMES = ("Random", "ColorJitter", "Dropout", "AutoAugment", "RandAugment",

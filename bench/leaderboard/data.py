@@ -9,11 +9,14 @@ Rules the tables follow (PROTOCOLS.md §5):
   standard error across subjects (:func:`bench.stats.summarise`);
 - incomplete entries (a unit the task demands has no finished record with a finite value) are shown
   with their partial mean, flagged, and get no tier; they are not in the pairwise family;
-- entries whose units have several finished records with different keys (a configuration, data file
-  or harness changed and the old runs are still stored) are flagged "conflicting" and not tiered:
-  the page cannot know which run is current, so it does not pick one;
-- significance tiers come from :func:`bench.stats.tiers.compute_tiers`; pairwise comparisons among
-  complete entries from :func:`bench.stats.compare_all`, corrected as one family;
+- which records count is decided by :func:`bench.stats.entries.resolve_entries`, the definition
+  ``bench results`` and ``bench compare`` use too: units with finished records under several keys
+  (or entries mixing specifications) are "conflicting", excluded from scores, tests and tiers, and
+  shown with the fix; the page cannot know which run is current, so it does not pick one;
+- significance tiers come from :func:`bench.stats.tiers.compute_tiers` (the design's paired test,
+  a declared minimum n, power stated); pairwise comparisons among complete entries from
+  :func:`bench.stats.compare_all`, corrected as one family;
+- data caveats come from the dataset class (``caveats``, e.g. THINGS-EEG2's test-informed whitening);
 - reported numbers are attached to tasks by :func:`bench.leaderboard.reported.reported_for_task`.
 """
 
@@ -34,21 +37,26 @@ from bench.leaderboard.reported import ReportedNumber, reported_for_task
 from bench.records.schema import Record
 from bench.stats.aggregate import SubmissionSummary, expected_units, summarise
 from bench.stats.compare import Comparison, compare_all
+from bench.stats.design import Design, design_of
+from bench.stats.entries import Conflict, conflict_fix, resolve_entries
 from bench.stats.tiers import TierResult, compute_tiers
 
-_FRACTION = re.compile(r"^(last_epoch/)?(top\d+|kway/\d+/top\d+)$")
 _KWAY = re.compile(r"^kway/(\d+)/top1$")
-LOWER_IS_BETTER = ("loss", "swav", "effnet")
 
 
 # ---- formatting helpers (plain text; escaping happens in the templates) -------------------------------
 def is_fraction(metric: str) -> bool:
-    """Accuracy-like metrics stored as fractions in [0, 1] and shown in percent."""
-    return bool(_FRACTION.match(metric))
+    """Metrics stored as fractions in [0, 1] and shown in percent: the metric registry says which."""
+    from bench.metrics import is_percent
+
+    return is_percent(metric)
 
 
 def higher_is_better(metric: str) -> bool:
-    return not any(token in metric.lower() for token in LOWER_IS_BETTER)
+    """Direction of ``metric`` from the metric registry (higher for a metric it does not know)."""
+    from bench.metrics import higher_is_better as registry_direction
+
+    return registry_direction(metric)
 
 
 def metric_label(metric: str) -> str:
@@ -194,6 +202,12 @@ class Entry:
     conflicting: list[str] = field(default_factory=list)
     failed: list[Record] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def conflict_fix(self) -> str:
+        return conflict_fix(self.submission, self.summary.task) if self.conflicting else ""
 
     @property
     def complete(self) -> bool:
@@ -202,7 +216,7 @@ class Entry:
     @property
     def status(self) -> str:
         if self.conflicting:
-            return f"conflicting records ({len(self.conflicting)} units)"
+            return f"conflicting records ({len(self.conflicting)} units excluded)"
         if not self.summary.complete:
             return f"incomplete ({len(self.summary.missing)} of {self.expected} units missing)"
         return "complete"
@@ -281,9 +295,10 @@ def oriented(c: Comparison, name: str) -> dict[str, Any]:
     return {"other": c.a if flip else c.b, "n_subjects": c.n_subjects, "n_units": c.n_units,
             "mean_self": c.mean_b if flip else c.mean_a, "mean_other": c.mean_a if flip else c.mean_b,
             "diff": s * c.mean_diff, "ci_low": -c.ci_high if flip else c.ci_low,
-            "ci_high": -c.ci_low if flip else c.ci_high, "t": s * c.t_subject, "p": c.p_subject,
+            "ci_high": -c.ci_low if flip else c.ci_high, "t": s * c.t, "p": c.p, "test": c.test,
+            "n_pairs": c.n_pairs, "pair_by": c.pair_by, "mdd": c.mdd, "significant": c.significant,
             "p_corrected": c.p_corrected, "dz": s * c.cohens_dz, "p_unit": c.p_unit, "p_wilcoxon": c.p_wilcoxon,
-            "ci_level": c.ci_level, "correction": c.correction, "unmatched": c.unmatched}
+            "ci_level": c.ci_level, "correction": c.correction, "unmatched": c.unmatched, "note": c.note}
 
 
 @dataclass
@@ -314,6 +329,18 @@ class TaskView:
     harness_versions: list[str]
     n_specs: int
     last_update: str | None = None
+    design: Design | None = None
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def power(self) -> str:
+        """The power statement of this task's design (see :meth:`bench.stats.tiers.TierResult.power`)."""
+        return self.tiers.power(lambda v: fmt(v, self.metric) + (" points" if is_fraction(self.metric) else ""),
+                                self.comparisons)
+
+    @property
+    def conflicted(self) -> list["Entry"]:
+        return [e for e in self.entries if e.conflicting]
 
     @property
     def version(self) -> str:
@@ -338,7 +365,8 @@ class TaskView:
 
     @property
     def top(self) -> list[Entry]:
-        return [e for e in self.entries if e.tier is not None][:3]
+        """The best three complete entries (tiered, or all untiered when the design is too small to tier)."""
+        return [e for e in self.entries if e.complete][:3]
 
     @property
     def secondary_metrics(self) -> list[str]:
@@ -411,13 +439,20 @@ def _kway_curve(records: list[Record]) -> KwayCurve | None:
     return curve if curve.ks else None
 
 
-def _conflicts(records: list[Record]) -> list[str]:
-    """Units ('sub-01/seed0') with more than one finished record (different keys)."""
-    count: dict[tuple[str, int], int] = defaultdict(int)
-    for r in records:
-        if r.finished:
-            count[(r.split, r.seed)] += 1
-    return [f"{s}/seed{x}" for (s, x), n in sorted(count.items()) if n > 1]
+def dataset_caveats(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``caveats`` the task's dataset class declares (its preprocessing provenance), if any."""
+    dataset = spec.get("dataset")
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    if not isinstance(name, str):
+        return ()
+    try:
+        from bench.data import DATASETS
+
+        cls = DATASETS.get(name)
+    except Exception:  # an unknown or unloadable dataset plug-in has no caveats to show
+        return ()
+    caveats = getattr(cls, "caveats", ())
+    return tuple(str(c) for c in caveats) if isinstance(caveats, (tuple, list)) else ()
 
 
 def assemble_task(task: str, records: list[Record], *, metric: str | None = None, correction: str = "holm",
@@ -431,24 +466,28 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
     by_sub: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by_sub[r.submission].append(r)
-    conflicts = {sub: _conflicts(rs) for sub, rs in by_sub.items()}
-    clean = [r for r in records if r.finished and not conflicts[r.submission]]
+    resolved = resolve_entries(records)
+    counted: dict[str, list[Record]] = defaultdict(list)
+    for r in resolved.records:
+        counted[r.submission].append(r)
     better = higher_is_better(metric)
-    tiers = compute_tiers(clean, task, metric, correction=correction, alpha=alpha,  # type: ignore[arg-type]
+    tiers = compute_tiers(records, task, metric, correction=correction, alpha=alpha,  # type: ignore[arg-type]
                           higher_is_better=better)
-    summaries = {s.submission: s for s in summarise(records, metric)}
+    summaries = tiers.summaries
     secondary_names = [m for m in ("top1", "top5") if m != metric and any(m in r.metrics for r in records)]
     entries = []
     for sub, rs in by_sub.items():
-        finished = [r for r in rs if r.finished]
-        example = finished[0] if finished else rs[0]
+        finished = counted.get(sub, [])
+        example = next((r for r in rs if r.finished), rs[0])
+        conflicts = resolved.conflicts_of(task, sub)
         summary = summaries.get(sub) or SubmissionSummary(task, sub, metric, float("nan"), float("nan"), 0, 0, 0,
                                                           missing=sorted(expected_units(example)))
         slug = (submission_slugs or {}).get(sub) or slugify(sub, used_slugs)
         entry = Entry(submission=sub, slug=slug, spec=example.submission_spec, summary=summary,
-                      tier=tiers.tiers.get(sub) if not conflicts[sub] else None,
-                      expected=len(expected_units(example)), conflicting=conflicts[sub],
-                      failed=[r for r in rs if not r.finished], records=finished)
+                      tier=tiers.tiers.get(sub), expected=len(expected_units(example)),
+                      conflicting=[c.label for c in conflicts], conflicts=conflicts,
+                      failed=[r for r in resolved.failed if r.submission == sub], records=finished,
+                      note=tiers.notes.get(sub, ""))
         for m in secondary_names:
             s = summarise(finished, m)
             if s:
@@ -466,8 +505,8 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
 
     entries.sort(key=order)
     complete = [e.submission for e in entries if e.complete]
-    comparisons = compare_all(clean, task, complete, metric, correction=correction,  # type: ignore[arg-type]
-                              n_boot=n_boot) if len(complete) > 1 else []
+    comparisons = compare_all(records, task, complete, metric, correction=correction,  # type: ignore[arg-type]
+                              n_boot=n_boot, alpha=alpha) if len(complete) > 1 else []
     kway = {}
     for e in entries:
         curve = _kway_curve(e.records)
@@ -478,7 +517,8 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
     return TaskView(name=task, slug=slugify(task), spec=spec, metric=metric, correction=correction, alpha=alpha,
                     entries=entries, tiers=tiers, comparisons=comparisons,
                     reported=reported_for_task(reported or [], spec), chance=_chance(records, metric), kway=kway,
-                    harness_versions=harness, n_specs=len(specs), last_update=last_update)
+                    harness_versions=harness, n_specs=len(specs), last_update=last_update,
+                    design=design_of(spec), caveats=dataset_caveats(spec))
 
 
 def assemble(records: Iterable[Record], *, metric: str | None = None, correction: str = "holm", alpha: float = 0.05,

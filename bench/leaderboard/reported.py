@@ -97,11 +97,6 @@ class ReportedNumber:
         return METRIC_LABELS.get(self.metric, self.metric)
 
     @property
-    def bench_metric(self) -> str | None:
-        """The harness metric this figure corresponds to, when there is one (``top1_acc`` -> ``top1``)."""
-        return {"top1_acc": "top1", "top5_acc": "top5"}.get(self.metric)
-
-    @property
     def is_average(self) -> bool:
         return self.subject.lower().startswith(("avg", "all"))
 
@@ -222,8 +217,6 @@ def task_signature(task_spec: Mapping[str, Any]) -> tuple[str, str | None, str |
     """(dataset key, kind, scheme) of a resolved task spec, in the vocabulary of reported rows."""
     kind = task_spec.get("kind")
     scheme = task_spec.get("scheme")
-    if kind == "cross-subject":
-        kind, scheme = "retrieval", "leave-one-subject-out"
     dataset = task_spec.get("dataset") or {}
     return dataset_key(str(dataset.get("name", ""))), kind, scheme
 

@@ -157,11 +157,15 @@ def _summary_json(site: SiteView, built: str) -> str:
         tasks.append({
             "task": t.name, "version": t.spec.get("version"), "variant": t.variant, "metric": t.metric,
             "correction": t.correction, "alpha": t.alpha, "chance": _num(t.chance), "last_update": t.last_update,
+            "design": {"scheme": t.design.scheme, "paired_over": t.design.pair_by} if t.design else None,
+            "tiers_withheld": t.tiers.withheld, "min_pairs": t.tiers.min_pairs, "n_pairs": t.tiers.n_pairs,
+            "power": t.power, "caveats": list(t.caveats),
             "entries": [{"submission": e.submission, "tier": e.tier, "mean": _num(e.summary.mean),
                          "se": _num(e.summary.se), "n_subjects": e.summary.n_subjects, "n_seeds": e.summary.n_seeds,
                          "n_units": e.summary.n_units, "expected_units": e.expected, "complete": e.complete,
                          "status": e.status, "encoder": e.encoder, "image_model": e.image_model,
-                         "alignment": e.alignment} for e in t.entries],
+                         "alignment": e.alignment, "tier_note": e.note or None,
+                         "conflicts": [c.to_dict() for c in e.conflicts]} for e in t.entries],
             "reported": [{"label": r.label, "entry": r.entry, "subject": r.subject, "metric": r.metric,
                           "value": r.value, "spread": r.spread, "source": r.source} for r in t.reported],
         })
@@ -211,7 +215,9 @@ def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = D
     w.write("reported.html", render("reported.html", root="", page_title="Reported in papers",
                                     **_reported_page_data(reported, site), **common))
     tier_text = site.tasks[0].tiers.describe() if site.tasks else ""
+    from bench.stats.design import MIN_PAIRS
+
     w.write("about.html", render("about.html", root="", page_title="Method", tier_text=tier_text,
-                                 correction=correction, **common))
+                                 correction=correction, min_pairs=MIN_PAIRS, **common))
     w.write("leaderboard.json", _summary_json(site, built))
     return sorted(w.written)

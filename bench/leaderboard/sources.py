@@ -32,7 +32,7 @@ def records_from_mlflow(tracking_uri: str) -> tuple[list[Record], dict[str, str]
     """All unit records in the store (finished and failed) and, per task, when its latest unit finished."""
     from bench.records.mlflow_store import RecordStore
 
-    store = RecordStore(tracking_uri)
+    store = RecordStore(tracking_uri, create=False)
     try:
         records = store.records(include_failed=True)
     except RecordError as exc:

@@ -48,7 +48,7 @@ MACROS = """
 <td class="num {{ cls }}" data-value="{{ value | sortable }}">{{ shown }}</td>
 {%- endmacro %}
 {% macro tier_badge(entry) -%}
-{% if entry.tier is not none %}<span class="tier tier-{{ [entry.tier, 6] | min }}">Tier {{ entry.tier }}</span>{% elif entry.conflicting %}<span class="flag">conflicting</span>{% else %}<span class="flag">incomplete</span>{% endif %}
+{% if entry.tier is not none %}<span class="tier tier-{{ [entry.tier, 6] | min }}">Tier {{ entry.tier }}</span>{% elif entry.conflicting %}<span class="flag">conflicting</span>{% elif not entry.complete %}<span class="flag">incomplete</span>{% else %}<span class="untiered" title="too few subjects (or seeds) to tier">not tiered</span>{% endif %}
 {%- endmacro %}
 {% macro reported_table(rows, id) -%}
 <table class="sortable reported" id="{{ id }}">
@@ -83,6 +83,7 @@ Numbers reported in papers are listed separately and never enter a test or a tie
   <p class="small">{{ t.entries | length }} entries ({{ t.complete_entries | length }} complete) · metric {{ t.metric | metric_label }}
   · chance {{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}
   · last update {{ t.last_update or "unknown" }}</p>
+  {% if t.tiers.withheld %}<p class="flag-line">Not tiered: {{ t.tiers.withheld }}.</p>{% endif %}
   {% if t.top %}
   <table class="top"><thead><tr><th scope="col">Tier</th><th scope="col">Submission</th><th scope="col">{{ t.metric | metric_label }}</th><th scope="col">Subjects × seeds</th></tr></thead><tbody>
   {% for e in t.top %}<tr><td>{{ tier_badge(e) }}</td><td><a href="submissions/{{ e.slug }}.html">{{ e.submission }}</a></td><td class="num">{{ e.summary.mean | fmt_pm(e.summary.se, t.metric) }}</td><td>{{ e.units_text }}</td></tr>
@@ -111,13 +112,18 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
   {% if t.spec.validation %}<dt>Validation</dt><dd>by {{ t.spec.validation.by }}, fraction {{ t.spec.validation.fraction }} of training data (checkpoints chosen on validation only)</dd>{% endif %}
   <dt>Metric</dt><dd>{{ t.metric | metric_label }}{% if t.metric != t.spec.headline_metric %} (task headline: {{ t.spec.headline_metric }}){% endif %}</dd>
   <dt>Chance level</dt><dd id="chance">{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
-  <dt>Tiers</dt><dd>{{ t.tiers.describe() }}</dd>
+  <dt>Design</dt><dd id="design">{{ t.design.describe() if t.design else "unknown" }}</dd>
+  <dt>Test</dt><dd id="test">two-sided paired t-test over matched {{ "seeds" if t.design and t.design.pooled else "subjects" }}; identical values tie; a constant non-zero difference is decided by the exact sign-flip permutation test (p = 2/2<sup>n</sup>); {{ t.correction }} correction; α = {{ t.alpha }}</dd>
+  <dt>Power</dt><dd id="power">{{ t.power }}</dd>
+  <dt>Tiers</dt><dd>{% if t.tiers.withheld %}<span class="flag">Not tiered: {{ t.tiers.withheld }}.</span> {% endif %}{{ t.tiers.describe() }}</dd>
+  {% if t.conflicted %}<dt>Conflicts</dt><dd id="conflicts" class="flag">{% for e in t.conflicted %}{{ e.submission }}: {{ e.conflicting | length }} unit(s) with conflicting records excluded ({{ e.conflicting | join(", ") | clip(200) }}); fix: {{ e.conflict_fix }}{% if not loop.last %}<br>{% endif %}{% endfor %}</dd>{% endif %}
+  {% if t.caveats %}<dt>Data caveats</dt><dd id="caveats">{% for c in t.caveats %}{% if t.simulated %}On the real recordings: {% endif %}{{ c }}{% if not loop.last %} {% endif %}{% endfor %}</dd>{% endif %}
   <dt>Last update</dt><dd>{{ t.last_update or "unknown" }}</dd>
   <dt>Harness</dt><dd>{{ t.harness_versions | join(", ") or "not recorded" }}</dd>
 </dl>
 
 <h2 id="leaderboard">Leaderboard</h2>
-<p class="small">Click a column header to sort. Incomplete entries show the mean of the units that finished, flagged; they get no tier and are not compared.</p>
+<p class="small">Click a column header to sort. Incomplete entries show the mean of the units that finished, flagged; they get no tier and are not compared. Entries with conflicting records show the mean of their non-conflicting units only and get no tier.</p>
 <div class="scroll"><table class="sortable board" id="board">
 <thead><tr>{{ th("#", "number") }}{{ th("Tier", "number") }}{{ th("Submission") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}</tr></thead>
 <tbody>
@@ -134,15 +140,17 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 {% endfor %}</tbody>
 </table></div>
 
-<details class="rounds"><summary>How the tiers were decided</summary>
+<details class="rounds"{% if t.tiers.withheld %} open{% endif %}><summary>How the tiers were decided</summary>
+{% if t.tiers.withheld %}<p class="flag-line">No tiers: {{ t.tiers.withheld }}. {{ t.power }}</p>{% endif %}
 {% for rnd in t.tiers.rounds %}
 <h3>Tier {{ rnd.tier }}: leader {{ rnd.leader }}</h3>
 {% if rnd.comparisons %}
-<table><thead><tr><th scope="col">Compared with</th><th scope="col">Subjects</th><th scope="col">Mean difference</th><th scope="col">p (paired t, subjects)</th><th scope="col">p ({{ t.correction }})</th><th scope="col">Verdict</th></tr></thead><tbody>
-{% for c in rnd.comparisons %}<tr><td>{{ c.b }}</td><td class="num">{{ c.n_subjects }}</td><td class="num">{{ c.mean_diff | fmt(t.metric) }}</td><td class="num">{{ c.p_subject | fmt_p }}</td><td class="num">{{ c.p_corrected | fmt_p }}</td><td>{{ "same tier" if c.b in rnd.members else "significantly different" }}{% if c.p_subject is nan %} (test undefined){% endif %}</td></tr>
-{% endfor %}</tbody></table>
+<div class="scroll"><table><thead><tr><th scope="col">Compared with</th><th scope="col">{{ "Seeds" if t.design and t.design.pooled else "Subjects" }}</th><th scope="col">Mean difference</th><th scope="col">Test</th><th scope="col">p</th><th scope="col">p ({{ t.correction }})</th><th scope="col">Detectable (80% power)</th><th scope="col">Verdict</th></tr></thead><tbody>
+{% for c in rnd.comparisons %}<tr><td>{{ c.b }}</td><td class="num">{{ c.n_pairs }}</td><td class="num">{{ c.mean_diff | fmt(t.metric) }}</td><td>{{ c.test }}</td><td class="num">{{ c.p | fmt_p }}</td><td class="num">{{ c.p_corrected | fmt_p }}</td><td class="num">{{ c.mdd | fmt(t.metric) }}</td><td>{% if c.b in rnd.members %}same tier{% elif c.significant %}significantly different{% if c.b == rnd.boundary %} (closes the tier){% endif %}{% else %}not significant, but ranked below {{ rnd.boundary }}{% endif %}</td></tr>
+{% endfor %}</tbody></table></div>
 {% else %}<p>No other entry left to compare.</p>{% endif %}
 {% endfor %}
+{% for name, why in t.tiers.notes | dictsort %}<p class="small note">{{ name }}: {{ why }}.</p>{% endfor %}
 </details>
 
 <h2 id="plots">Plots</h2>
@@ -152,12 +160,12 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 
 {% if t.comparisons %}
 <h2 id="pairs">Pairwise comparisons</h2>
-<p class="small">All pairs of complete entries; subject-level paired t-test (seed-averaged), p corrected with {{ t.correction }} over all {{ t.comparisons | length }} pairs; Cohen's d<sub>z</sub>; {{ (t.comparisons[0].ci_level * 100) | round | int }}% bootstrap CI of the mean difference (A − B).</p>
-<table class="sortable" id="pairs-table">
-<thead><tr>{{ th("A") }}{{ th("B") }}{{ th("Mean A − B", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("Subjects", "number") }}</tr></thead>
+<p class="small">All pairs of complete entries; two-sided paired test over matched {{ "seeds (pooled design)" if t.design and t.design.pooled else "subjects (seed-averaged)" }}, p corrected with {{ t.correction }} over all {{ t.comparisons | length }} pairs; Cohen's d<sub>z</sub> where the t-test decides; {{ (t.comparisons[0].ci_level * 100) | round | int }}% BCa bootstrap CI of the mean difference (A − B); "detectable" = the minimum difference the design detects with 80% power at α = {{ t.alpha }} given the observed spread.</p>
+<div class="scroll"><table class="sortable" id="pairs-table">
+<thead><tr>{{ th("A") }}{{ th("B") }}{{ th("Mean A − B", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("Test") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("Detectable", "number") }}{{ th("Pairs", "number") }}</tr></thead>
 <tbody>
-{% for c in t.comparisons %}<tr><td>{{ c.a }}</td><td>{{ c.b }}</td>{{ num(c.mean_diff, c.mean_diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}{{ num(c.p_subject, c.p_subject | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.cohens_dz, c.cohens_dz | fmt("", 2)) }}{{ num(c.n_subjects, c.n_subjects) }}</tr>
-{% endfor %}</tbody></table>
+{% for c in t.comparisons %}<tr><td>{{ c.a }}</td><td>{{ c.b }}</td>{{ num(c.mean_diff, c.mean_diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}<td>{{ c.test }}</td>{{ num(c.p, c.p | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.cohens_dz, c.cohens_dz | fmt("", 2)) }}{{ num(c.mdd, c.mdd | fmt(t.metric)) }}{{ num(c.n_pairs, c.n_pairs ~ " " ~ c.pair_by) }}</tr>
+{% endfor %}</tbody></table></div>
 {% endif %}
 
 <h2 id="reported">Reported in papers</h2>
@@ -200,7 +208,8 @@ SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, t
   <dt>Tier</dt><dd>{{ tier_badge(e) }}</dd>
   <dt>Completed</dt><dd>{{ e.units_text }} subjects × seeds, {{ e.summary.n_units }} of {{ e.expected }} units — {{ e.status }}</dd>
   {% if e.summary.missing %}<dt>Missing units</dt><dd class="flag">{% for sp, sd in e.summary.missing %}{{ sp }}/seed{{ sd }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
-  {% if e.conflicting %}<dt>Conflicting units</dt><dd class="flag">{{ e.conflicting | join(", ") }} have several finished records with different keys; remove the stale runs.</dd>{% endif %}
+  {% if e.conflicting %}<dt>Conflicting units</dt><dd class="flag">{{ e.conflicting | join(", ") | clip(400) }}: {{ e.conflicts | map(attribute="reason") | unique | join("; ") }}; excluded from the score, tests and tiers. Fix: {{ e.conflict_fix }}</dd>{% endif %}
+  {% if e.note %}<dt>Tier note</dt><dd>{{ e.note }}</dd>{% endif %}
   <dt>Chance level</dt><dd>{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
 </dl>
 <div class="figures">
@@ -222,12 +231,12 @@ SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, t
 <h3>Pairwise comparisons</h3>
 {% if not e.complete %}<p class="flag-line">This entry is {{ e.status }}: it is not compared until every unit has finished.</p>
 {% elif sec.comparisons %}
-<p class="small">{{ s.name }} − other; subject-level paired t-test (seed-averaged), p corrected with {{ t.correction }} over all pairs of complete entries on this task; d<sub>z</sub> = mean / sd of the subject differences; {{ (sec.comparisons[0].ci_level * 100) | round | int }}% bootstrap CI; unit-level (subject × seed) paired t and Wilcoxon p for reference.</p>
-<table class="sortable comparisons">
-<thead><tr>{{ th("Against") }}{{ th("Difference", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("p (units)", "number") }}{{ th("p (Wilcoxon)", "number") }}{{ th("Subjects", "number") }}</tr></thead>
+<p class="small">{{ s.name }} − other; {{ t.design.describe() if t.design else "" }}; p corrected with {{ t.correction }} over all pairs of complete entries on this task; d<sub>z</sub> = mean / sd of the paired differences (where the t-test decides); {{ (sec.comparisons[0].ci_level * 100) | round | int }}% BCa bootstrap CI; "detectable": minimum difference detected with 80% power at α = {{ t.alpha }}; unit-level (subject × seed) paired t and Wilcoxon p for reference. {{ t.power }}</p>
+<div class="scroll"><table class="sortable comparisons">
+<thead><tr>{{ th("Against") }}{{ th("Difference", "number") }}{{ th("CI low", "number") }}{{ th("CI high", "number") }}{{ th("Test") }}{{ th("p", "number") }}{{ th("p corrected", "number") }}{{ th("d_z", "number") }}{{ th("Detectable", "number") }}{{ th("p (units)", "number") }}{{ th("p (Wilcoxon)", "number") }}{{ th("Pairs", "number") }}</tr></thead>
 <tbody>
-{% for c in sec.comparisons %}<tr><td><a href="{{ sec.links[c.other] }}">{{ c.other }}</a></td>{{ num(c.diff, c.diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}{{ num(c.p, c.p | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.dz, c.dz | fmt("", 2)) }}{{ num(c.p_unit, c.p_unit | fmt_p) }}{{ num(c.p_wilcoxon, c.p_wilcoxon | fmt_p) }}{{ num(c.n_subjects, c.n_subjects) }}</tr>
-{% endfor %}</tbody></table>
+{% for c in sec.comparisons %}<tr><td><a href="{{ sec.links[c.other] }}">{{ c.other }}</a></td>{{ num(c.diff, c.diff | fmt(t.metric)) }}{{ num(c.ci_low, c.ci_low | fmt(t.metric)) }}{{ num(c.ci_high, c.ci_high | fmt(t.metric)) }}<td>{{ c.test }}</td>{{ num(c.p, c.p | fmt_p) }}{{ num(c.p_corrected, c.p_corrected | fmt_p) }}{{ num(c.dz, c.dz | fmt("", 2)) }}{{ num(c.mdd, c.mdd | fmt(t.metric)) }}{{ num(c.p_unit, c.p_unit | fmt_p) }}{{ num(c.p_wilcoxon, c.p_wilcoxon | fmt_p) }}{{ num(c.n_pairs, c.n_pairs ~ " " ~ c.pair_by) }}</tr>
+{% endfor %}</tbody></table></div>
 {% else %}<p class="small">No other complete entry on this task.</p>{% endif %}
 
 <details><summary>Units and provenance ({{ e.records | length }} finished{% if e.failed %}, {{ e.failed | length }} failed{% endif %})</summary>
@@ -276,16 +285,48 @@ key (a hash of the resolved task and submission, the split, the seed, the data a
 version). An entry's score is the mean over subjects of the mean over seeds; ± is the standard error across subjects.
 An entry is complete when every unit its task demands has finished; an incomplete entry shows the mean of what finished,
 flagged, and gets no tier.</p>
+<h2 id="records">Which records count</h2>
+<p>One entry = one resolved specification. A unit with finished records under more than one key (the configuration, a data
+or weight file, or the harness changed and the superseded runs are still stored), or an entry whose records come from more
+than one resolved specification, is a <strong>conflict</strong>: its units are excluded from the score, every test and
+every tier, and flagged on the task and submission pages with the fix (re-run <code>bench evaluate</code> to produce
+current records, then delete the superseded runs with <code>bench store prune</code>). Nothing averages two specifications.
+<code>bench results</code>, <code>bench compare</code> and these pages use the same definition.</p>
+<h2 id="decision">The decision procedure</h2>
+<p><strong>Design.</strong> Within-subject and leave-one-subject-out tasks pair two entries over matched subjects (each
+subject's value is its mean over the matched seeds). Pooled tasks (one split, e.g. ImageNet-EEG) have no subject-level
+replication, so they pair over matched seeds; their pages say so.</p>
+<p><strong>Test.</strong> A two-sided paired t-test on the n paired differences. Two degenerate cases are decided, not
+skipped: identical values are a tie (p = 1); a constant non-zero difference (zero variance, where the t statistic is
+undefined) is decided by the exact sign-flip permutation test of the mean difference — under the null hypothesis each of
+the 2<sup>n</sup> sign patterns is equally likely and only the observed one and its mirror are as extreme, so p = 2/2<sup>n</sup>.
+With 5 or fewer pairs that is at least 0.0625, and the page says that no test can reach α = 0.05 with so few pairs.
+Cohen's d<sub>z</sub> (mean / sd of the differences) is reported only where the t-test decides.</p>
+<p><strong>Power.</strong> Every task page and comparison states the minimum detectable difference: the smallest
+|d<sub>z</sub>| a two-sided paired t-test with n pairs detects at α = 0.05 with 80% power (statsmodels' TTestPower),
+times the observed sd of the differences. With 2 subjects |t| must exceed 12.7 and only |d<sub>z</sub>| ≥ 11.5 is
+detectable; with 4, |d<sub>z</sub>| ≥ 2.13; with 10, |d<sub>z</sub>| ≥ 1.0. Below a declared minimum of {{ min_pairs }}
+subjects (seeds, for pooled tasks) no tiers are assigned ("too few subjects to tier"), because a shared tier would read as
+evidence of a tie that the design could not have detected.</p>
+<p><strong>Intervals.</strong> Bias-corrected and accelerated (BCa) bootstrap CIs of the mean paired difference
+(scipy.stats.bootstrap, seeded), which correct the percentile interval for bias and skew.</p>
 <h2>Significance tiers</h2>
 <p>{{ tier_text }}</p>
-<p>Tier membership is decided by the test, not by the mean: an entry with a lower but noisy score can share tier 1 while a
-steadier one with a higher score does not. Tiers answer "which entries are not separable from the best with the
-subjects we have", which is what a ranking alone hides.</p>
+<p>This is a step-down procedure of many-to-one comparisons with the leader (as in Dunnett's comparisons with a control),
+with Holm's (1979) step-down correction over each round's family (Benjamini–Hochberg when declared). Tiers are kept
+contiguous in the score, as in the significance clusters of shared-task rankings (systems ordered by score, a boundary
+where a test separates): an entry with a lower mean is never placed above one with a higher mean. The price is stated
+on the page: an entry ranked below the first separated entry goes to the next tier even when its own comparison with
+the leader was not significant, and a note says so.</p>
 <h2>Pairwise comparisons</h2>
-<p>Subject-level paired t-test over matched subjects (seed-averaged), the unit-level (subject, seed) paired t-test,
-the Wilcoxon signed-rank test, Cohen's d<sub>z</sub> and a percentile bootstrap CI of the mean subject difference.
-The subject-level p-values of all pairs on a task are corrected as one family with the declared correction
-({{ correction }}).</p>
+<p>The design's paired test for every pair of complete entries, with the unit-level (subject, seed) paired t-test and
+the Wilcoxon signed-rank test for reference, Cohen's d<sub>z</sub>, the BCa bootstrap CI and the minimum detectable
+difference. The deciding p-values of all pairs on a task are corrected as one family with the declared correction
+({{ correction }}); a p of exactly 0 is significant.</p>
+<h2>Data caveats</h2>
+<p>Facts about a dataset's published preprocessing that affect what its numbers mean are declared by the dataset's
+loader and shown on its task pages under "Data caveats" (for THINGS-EEG2: the official release whitens with multivariate noise
+normalisation, MVNN, whose covariance is computed from training and test data).</p>
 <h2>Reported numbers</h2>
 <p>Numbers printed in papers are displayed in their own rows and sections, labelled "reported in &lt;paper&gt;, &lt;table&gt;".
 We do not have their per-seed values, so they are never tested and never tiered.</p>

@@ -68,13 +68,6 @@ def check_finite(arr: np.ndarray, name: str, *, where: str | None = None) -> Non
                 "diverged model or an uninitialised image)")
 
 
-def check_ndim(arr: np.ndarray, name: str, expected: str, ndims: tuple[int, ...], *,
-               where: str | None = None) -> None:
-    if arr.ndim not in ndims:
-        raise MetricInputError(f"'{name}' has shape {tuple(arr.shape)}; expected {expected}", where=where,
-                               fix=f"reshape '{name}' to {expected}")
-
-
 def as_feature_matrix(x: Any, name: str, *, where: str | None = None) -> np.ndarray:
     """Features ``(N, ...)`` flattened to ``(N, D)`` (a 1-D input is rejected).
 

@@ -1,41 +1,39 @@
-"""Multiple-comparison corrections, declared by name: Holm (family-wise) or Benjamini-Hochberg (FDR)."""
+"""Multiple-comparison corrections, declared by name: Holm (family-wise) or Benjamini-Hochberg (FDR).
+
+Both are ``statsmodels.stats.multitest.multipletests`` (``holm``, ``fdr_bh``). A NaN p-value (a test
+that could not be run: nothing matched) is left out of the family and stays NaN, so the family's size
+counts the tests that exist.
+"""
 
 from __future__ import annotations
 
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy import stats
+
+Correction = Literal["holm", "bh", "none"]
+_METHODS = {"holm": "holm", "bh": "fdr_bh"}
 
 
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1). NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    m = len(q)
-    if m == 0:
-        return out
-    order = np.argsort(q)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    res = np.empty(m)
-    res[order] = np.minimum(adjusted, 1.0)
-    out[ok] = res
-    return out
+def _adjust(pvalues: Sequence[float], method: str) -> np.ndarray:
+    from statsmodels.stats.multitest import multipletests
 
-
-def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (scipy's ``false_discovery_control``). NaN stays NaN."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = stats.false_discovery_control(p[ok], method="bh")
+        out[ok] = multipletests(p[ok], method=method)[1]
     return out
 
 
-Correction = Literal["holm", "bh", "none"]
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1). NaN stays NaN."""
+    return _adjust(pvalues, "holm")
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values. NaN stays NaN."""
+    return _adjust(pvalues, "fdr_bh")
 
 
 def correct(pvalues: Sequence[float], method: Correction) -> np.ndarray:

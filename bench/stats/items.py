@@ -8,8 +8,11 @@ outcome (retrieval: ``rank``, ``kway<k>_top1``; reconstruction: ``pixcorr``, ``s
   unmatched and left out, never imputed;
 - each matched (split, item_id) is averaged over the seeds both submissions have, so an item is
   one test image of one subject;
-- reported over those items: paired t-test, Wilcoxon signed-rank, Cohen's d_z and a percentile
-  bootstrap CI of the mean difference (items resampled, seeded). Differences are a - b.
+- records are resolved first (:func:`bench.stats.entries.resolve_entries`: conflicting units are left out);
+- reported over those items: the paired decision of :func:`bench.stats.design.paired_test` (paired
+  t-test; identical values tie; a constant difference decided by the exact sign-flip test), Wilcoxon
+  signed-rank, Cohen's d_z (where the t-test decides) and a BCa bootstrap CI of the mean difference
+  (items resampled, seeded). Differences are a - b.
 
 Items of different subjects that show the same image are treated as separate observations, as
 per-image comparisons usually are; for inference at the level of subjects use
@@ -34,6 +37,8 @@ from scipy import stats
 from bench.errors import RecordError
 from bench.records.schema import Record
 from bench.stats.compare import bootstrap_ci
+from bench.stats.design import paired_test
+from bench.stats.entries import resolve_entries
 
 
 def item_table(records: Iterable[Record], task: str, metric: str) -> pd.DataFrame:
@@ -76,6 +81,8 @@ class ItemComparison:
     ci_high: float
     ci_level: float = 0.95
     unmatched: list[str] = field(default_factory=list)
+    test: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,16 +106,13 @@ def matched_items(records: Iterable[Record], task: str, metric: str, a: str, b: 
 def compare_items(records: Iterable[Record], task: str, a: str, b: str, metric: str, *, n_boot: int = 10000,
                   seed: int = 0, ci_level: float = 0.95) -> ItemComparison:
     """Paired per-item statistics of submission ``a`` against ``b`` on ``task`` for per-item ``metric``."""
-    items, n_units, unmatched = matched_items(list(records), task, metric, a, b)
+    items, n_units, unmatched = matched_items(resolve_entries(records).records, task, metric, a, b)
     xa, xb = items[a].to_numpy(dtype=float), items[b].to_numpy(dtype=float)
     diff = xa - xb
     n = len(diff)
-    t = p_t = w = p_w = dz = float("nan")
-    if n >= 2 and not np.allclose(diff, diff[0]):
-        res = stats.ttest_rel(xa, xb)
-        t, p_t = float(res.statistic), float(res.pvalue)
-        sd = diff.std(ddof=1)
-        dz = float(diff.mean() / sd) if sd > 0 else float("nan")
+    decision = paired_test(diff)
+    t, p_t, dz = decision.statistic, decision.p, decision.dz
+    w = p_w = float("nan")
     if n >= 2 and not np.all(diff == 0):
         wres = stats.wilcoxon(diff)
         w, p_w = float(wres.statistic), float(wres.pvalue)
@@ -117,7 +121,8 @@ def compare_items(records: Iterable[Record], task: str, a: str, b: str, metric: 
     return ItemComparison(task=task, metric=metric, a=a, b=b, n_items=n, n_units=n_units,
                           mean_a=float(xa.mean()) if n else nan, mean_b=float(xb.mean()) if n else nan,
                           mean_diff=float(diff.mean()) if n else nan, t=t, p_t=p_t, wilcoxon_stat=w, p_wilcoxon=p_w,
-                          cohens_dz=dz, ci_low=lo, ci_high=hi, ci_level=ci_level, unmatched=unmatched)
+                          cohens_dz=dz, ci_low=lo, ci_high=hi, ci_level=ci_level, unmatched=unmatched,
+                          test=decision.test, note=decision.note)
 
 
 __all__ = ["ItemComparison", "compare_items", "item_table", "matched_items"]

@@ -3,7 +3,8 @@
 from bench.registry import Registry
 from bench.tasks.base import Protocol, TaskKind, Unit, UnitOutput
 
-TASK_KINDS: Registry[type[TaskKind]] = Registry("task kind", "bench.tasks", base=TaskKind)
+TASK_KINDS: Registry[type[TaskKind]] = Registry("task kind", "bench.tasks", base=TaskKind, group="task_kinds",
+                                                symbol="TASK_KINDS")
 
 
 def task_kind(task) -> TaskKind:

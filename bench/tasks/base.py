@@ -89,4 +89,10 @@ class TaskKind(ABC):
         return {}
 
     def validate_submission(self, submission: SubmissionSpec) -> None:
-        """Raise ConfigError when ``submission`` cannot run on this task (names unknown plug-ins ...)."""
+        """Raise ConfigError/RegistryError when ``submission`` cannot run on this task (names unknown
+        plug-ins ...). Cheap: plug-ins are checked by name, not imported."""
+        from bench.encoders import ENCODERS
+        from bench.images import IMAGE_MODELS
+
+        ENCODERS.require(submission.encoder.name)
+        IMAGE_MODELS.require(submission.image_model.name)

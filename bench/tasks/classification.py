@@ -84,8 +84,8 @@ def validate_imagenet_submission(submission: SubmissionSpec) -> None:
     from bench.images import IMAGE_MODELS
     from bench.tasks.palazzo import check_recipe
 
-    ENCODERS.get(submission.encoder.name)
-    IMAGE_MODELS.get(submission.image_model.name)
+    ENCODERS.require(submission.encoder.name)
+    IMAGE_MODELS.require(submission.image_model.name)
     check_recipe(submission)
 
 
@@ -106,6 +106,7 @@ class Classification(TaskKind):
     def fingerprint(self, unit: Unit, settings: Settings) -> dict[str, str]:
         c = self.protocol.controls
         extra = (c.high_gamma_variant,) if c.enabled and c.high_gamma != "off" else ()
+        extra += (c.probe_variant,) if c.needs_probe_file() else ()
         return imagenet_fingerprint(self, unit, settings, extra)
 
     def validate_submission(self, submission: SubmissionSpec) -> None:
@@ -149,7 +150,7 @@ class Classification(TaskKind):
     # ---- run -----------------------------------------------------------------------------------
     def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
             on_epoch=None) -> UnitOutput:
-        from bench.tasks.controls import confound_verdict
+        from bench.tasks.controls import confound_verdict, controls_method
         from bench.tasks.palazzo import open_imagenet_eeg
 
         task, controls = self.task, self.protocol.controls
@@ -189,9 +190,8 @@ class Classification(TaskKind):
             verdict = confound_verdict(metrics, metrics["eeg_top1"], controls.alpha, controls.explain_fraction)
             metrics["control/confound_flag"] = float(verdict.flag)
             info.update({"confound_flag": verdict.flag, "confound_reasons": verdict.reasons,
-                         "above_chance": verdict.above_chance,
-                         "confound_rule": f"a control with p < {controls.alpha:g} reaching >= "
-                                          f"{controls.explain_fraction:g} x eeg_top1"})
+                         "above_chance": verdict.above_chance, "design_blocked": verdict.blocked,
+                         "confound_rule": controls_method(controls)["rule"]})
             timings["controls"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         info.update({"n_test": len(test), "n_test_images": len(test_images), "chance": self.chance(data.n_classes),
@@ -203,7 +203,8 @@ class Classification(TaskKind):
 
     def _controls(self, ds, data, test, eeg_pred, unit: Unit, settings: Settings, progress: bool,
                   eeg_top1: float) -> dict[str, float]:
-        from bench.tasks.controls import run_controls
+        from bench.data.imagenet_eeg import SFREQ
+        from bench.tasks.controls import rows_by_order, run_controls
 
         c = self.protocol.controls
         parts = {"train": data.rows["train"], "val": data.rows["val"], "test": test}
@@ -225,11 +226,15 @@ class Classification(TaskKind):
                                       fix="use high_gamma: pipeline, or validation: published")
                 high_gamma = {p: hg.load_subjects(unit_subjects(self.task, unit), p).signals
                               for p in ("train", "val", "test")}
-        return run_controls(c, signals={p: d.signals for p, d in parts.items()},
-                            labels={p: d.concepts for p, d in parts.items()},
+        probe_signals = None
+        if c.needs_probe_file():   # the raw recording: a band-pass would hide the slow block offsets
+            probe = ds.with_variant(c.probe_variant)
+            probe_signals = ({p: d.signals for p, d in parts.items()} if probe.variant == ds.variant
+                             else rows_by_order(probe, unit_subjects(self.task, unit), order))
+        return run_controls(c, labels={p: d.concepts for p, d in parts.items()},
                             subjects={p: d.subjects for p, d in parts.items()}, order=order,
-                            n_classes=data.n_classes, eeg_pred=eeg_pred, seed=unit.seed, high_gamma=high_gamma,
-                            high_gamma_top1=high_gamma_top1)
+                            n_classes=data.n_classes, eeg_pred=eeg_pred, seed=unit.seed, probe_signals=probe_signals,
+                            sfreq=SFREQ, high_gamma=high_gamma, high_gamma_top1=high_gamma_top1)
 
 
 __all__ = ["Classification", "ClassificationProtocol", "ImageNetEEGProtocol", "imagenet_fingerprint",

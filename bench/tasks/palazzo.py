@@ -202,7 +202,7 @@ def train_joint(submission: Any, data: JointData, settings: Any, *, seed: int, s
     if mode == "frozen":
         feats = {p: embed_image_set(image_model, data.images[p], settings, progress=progress) for p in ("train", "val")}
         fit_rows = np.unique(data.image_row["train"])
-        centre = (feats["train"][fit_rows].mean(0) if recipe.normalise == "center-l2"
+        centre = (feats["train"][fit_rows].mean(0) if recipe.normalise in ("center-l2", "train-mean-center-l2")
                   else np.zeros(feats["train"].shape[1])).astype(np.float32)
         centre_t = torch.from_numpy(centre)
 
@@ -285,8 +285,10 @@ def open_imagenet_eeg(task: Any, settings: Any, protocol: Any, variant: str | No
     from bench.data import DATASETS
     from bench.data.locate import dataset_root
 
+    from bench.data.base import LabelledDataset
+
     cls = DATASETS.get(task.dataset.name)
-    if not hasattr(cls, "load_subjects"):
+    if not issubclass(cls, LabelledDataset):
         raise ConfigError(f"dataset '{task.dataset.name}' is not ImageNet-EEG-like (no split by image with "
                           "train/val/test parts)", where=f"task '{task.name}'", field="dataset.name",
                           fix="use dataset 'imagenet-eeg'")

@@ -336,8 +336,8 @@ class Reconstruction(TaskKind):
             from bench.encoders import ENCODERS
             from bench.images import IMAGE_MODELS
 
-            ENCODERS.get(submission.encoder.name)
-            IMAGE_MODELS.get(submission.image_model.name)
+            ENCODERS.require(submission.encoder.name)
+            IMAGE_MODELS.require(submission.image_model.name)
 
     def chance(self) -> dict[str, float]:
         from bench.metrics import METRICS

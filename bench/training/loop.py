@@ -22,8 +22,11 @@ What ``fit`` guarantees:
   ``recipe.batch_size``; the incomplete remainder is dropped (a contrastive loss over a handful of
   rows is a different objective; every row is seen over epochs because the order changes). With
   fewer rows than ``batch_size``, one batch of all rows.
-* AMP (bf16 autocast, or fp16 + GradScaler where bf16 is unsupported) only on CUDA with
-  ``recipe.precision`` "auto" or "amp"; the loss is always computed in float32. The CPU runs fp32.
+* Precision (``recipe.precision``): "auto"/"amp" run AMP on CUDA (bf16 autocast, or fp16 +
+  GradScaler where bf16 is unsupported) and fp32 on the CPU; "fp32" everywhere fp32; "bf16" runs
+  bf16 autocast on the CPU (AMX / AVX512-BF16) and on CUDA, and raises :class:`TrainingError` where
+  the hardware has no bf16. Training steps and validation run under it; the loss is always computed
+  in float32, weights and optimiser state stay float32, ``embed`` runs float32.
 * A non-finite loss stops the fit with :class:`TrainingError` naming the epoch and what to change.
 
 Epochs are numbered from 1; ``curves[name][e - 1]`` is epoch ``e``. Curves: ``train_loss``,
@@ -47,6 +50,7 @@ from torch import nn
 from bench.config.schema import RecipeSpec
 from bench.errors import BenchError
 from bench.training.losses import TrainingLoss, build_loss
+from bench.training.perf import bf16_supported
 
 SELECTION_METRICS = ("val_loss", "val_top1")
 
@@ -109,10 +113,6 @@ class FitResult:
     stopped_early: bool
     loss_state: dict = field(default_factory=dict)
 
-    def metrics_at(self, epoch: int) -> dict[str, float]:
-        """All curves at ``epoch`` (1-based)."""
-        return {k: v[epoch - 1] for k, v in self.curves.items()}
-
 
 # ---------------------------------------------------------------------------------------- helpers
 def state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -173,7 +173,16 @@ def _determinism(device: torch.device, deterministic: bool | None) -> Iterator[N
 
 
 def _amp(device: torch.device, precision: str) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, use GradScaler)."""
+    """(autocast dtype or None, use GradScaler). ``bf16``: bf16 autocast on any device with bf16
+    matmul hardware, a :class:`TrainingError` elsewhere (never a silent fallback)."""
+    if precision == "bf16":
+        if not bf16_supported(device):
+            what = ("this CUDA device has no bf16 support" if device.type == "cuda" else
+                    f"this {device.type} has no bf16 matmul units (AMX or AVX512-BF16)")
+            raise TrainingError(f"recipe.precision is bf16 but {what}",
+                                fix="use recipe.precision: fp32 (or auto), or run on a device with bf16 "
+                                    "(Intel Sapphire Rapids or later, NVIDIA Ampere or later)")
+        return torch.bfloat16, False
     if device.type != "cuda" or precision == "fp32":
         return None, False
     if torch.cuda.is_bf16_supported():

@@ -1,4 +1,5 @@
-"""Training objectives: symmetric InfoNCE (declared temperature), InfoNCE + MSE, triplet (Palazzo).
+"""Training objectives: symmetric InfoNCE (declared temperature), InfoNCE + MSE, triplet (Palazzo),
+and the embedding normalisations a recipe declares (``recipe.normalise``, see :data:`NORMALISATIONS`).
 
 Functional core (pure functions of tensors, tested against naive loops) plus :class:`TrainingLoss`,
 the module the training loop uses, built from a recipe by :func:`build_loss`.
@@ -23,6 +24,34 @@ from bench.config.schema import RecipeSpec
 #: CLIP's bound on the logit scale (1 / temperature): tau >= 0.01.
 MAX_LOGIT_SCALE = 100.0
 
+#: ``recipe.normalise`` values: what each does, and where it comes from.
+NORMALISATIONS: dict[str, str] = {
+    "l2": "L2-normalise brain and image embeddings (cosine similarity; NICE, ATM).",
+    "train-mean-center-l2": "subtract the mean image embedding of the training images (fit images only) "
+                            "from every image embedding (targets and gallery; brain outputs untouched), "
+                            "then L2. A feature-centring common for frozen image features; NOT AlignVis.",
+    "center-l2": "legacy name of 'train-mean-center-l2' (same computation; kept so existing configs and "
+                 "records keep their hashes). Earlier README text mislabelled it 'AlignVis'.",
+    "per-vector-center-l2": "centre EACH vector (brain and image) on its own mean over dimensions, then L2, "
+                            "in training and evaluation: similarities are Pearson r. AlignVis "
+                            "(Rajabi et al. 2025) src/downstream.py::retrieval and src/utils.py::get_embeddings.",
+}
+
+
+def centres_on_training_mean(method: str) -> bool:
+    """True for 'train-mean-center-l2' and its legacy name 'center-l2'."""
+    return method in ("train-mean-center-l2", "center-l2")
+
+
+def centres_per_vector(method: str) -> bool:
+    """True for 'per-vector-center-l2' (AlignVis: Pearson r between brain and image embeddings)."""
+    return method == "per-vector-center-l2"
+
+
+def center_per_vector(x):
+    """Each row minus its own mean over the last axis (numpy array or torch tensor)."""
+    return x - x.mean(-1, keepdims=True) if not isinstance(x, torch.Tensor) else x - x.mean(-1, keepdim=True)
+
 
 def false_negative_mask(keys: torch.Tensor) -> torch.Tensor:
     """(B, B) bool: True where rows i != j share a key (to be excluded from the softmax)."""
@@ -30,19 +59,23 @@ def false_negative_mask(keys: torch.Tensor) -> torch.Tensor:
     return same & ~torch.eye(len(keys), dtype=torch.bool, device=keys.device)
 
 
-def cosine_logits(brain: torch.Tensor, image: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
-    """(B, B) logits: ``logit_scale * cos(brain_i, image_j)``."""
+def cosine_logits(brain: torch.Tensor, image: torch.Tensor, logit_scale: torch.Tensor | float,
+                  per_vector_center: bool = False) -> torch.Tensor:
+    """(B, B) logits: ``logit_scale * cos(brain_i, image_j)`` (Pearson r with ``per_vector_center``)."""
+    if per_vector_center:
+        brain, image = center_per_vector(brain), center_per_vector(image)
     return logit_scale * (F.normalize(brain, dim=-1) @ F.normalize(image, dim=-1).t())
 
 
 def info_nce(brain: torch.Tensor, image: torch.Tensor, logit_scale: torch.Tensor | float,
-             keys: torch.Tensor | None = None) -> torch.Tensor:
+             keys: torch.Tensor | None = None, per_vector_center: bool = False) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP loss) with cosine similarity.
 
     loss = (CE(logits, diag) + CE(logits.T, diag)) / 2,  logits = cos / tau = logit_scale * cos.
     ``keys`` masks in-batch false negatives (rows sharing a key) out of both softmaxes.
+    ``per_vector_center``: each vector centred on its own mean first (AlignVis: Pearson r).
     """
-    logits = cosine_logits(brain.float(), image.float(), logit_scale)
+    logits = cosine_logits(brain.float(), image.float(), logit_scale, per_vector_center)
     if keys is not None:
         logits = logits.masked_fill(false_negative_mask(keys), float("-inf"))
     target = torch.arange(len(logits), device=logits.device)
@@ -115,11 +148,13 @@ class TrainingLoss(nn.Module):
     kind:        "infonce" | "infonce+mse" | "triplet".
     mse_weight:  (1 - lambda) for "infonce+mse": loss = (1 - w) * InfoNCE + w * MSE(brain, image).
     exclude:     in-batch false negatives to mask: "none", "image" (same image) or "concept".
+    per_vector_center: centre brain and image vectors on their own means before the cosine (InfoNCE
+                 and :meth:`similarity`): recipe.normalise 'per-vector-center-l2' (AlignVis).
     """
 
     def __init__(self, kind: Literal["infonce", "infonce+mse", "triplet"] = "infonce", *,
                  temperature: float = 0.07, learnable_temperature: bool = False, mse_weight: float = 0.0,
-                 exclude: Exclude = "none") -> None:
+                 exclude: Exclude = "none", per_vector_center: bool = False) -> None:
         super().__init__()
         if kind not in ("infonce", "infonce+mse", "triplet"):
             raise ValueError(f"unknown loss {kind!r}")
@@ -128,6 +163,7 @@ class TrainingLoss(nn.Module):
         self.kind = kind
         self.mse_weight = float(mse_weight)
         self.exclude = exclude
+        self.per_vector_center = bool(per_vector_center)
         self.temperature = Temperature(temperature, learnable_temperature)
 
     def _keys(self, image_index: torch.Tensor | None, concepts: torch.Tensor | None) -> torch.Tensor | None:
@@ -142,15 +178,17 @@ class TrainingLoss(nn.Module):
         keys = self._keys(image_index, concepts)
         if self.kind == "triplet":
             return triplet(brain, image, image_index, keys)
-        loss = info_nce(brain, image, self.temperature(), keys)
+        loss = info_nce(brain, image, self.temperature(), keys, self.per_vector_center)
         if self.kind == "infonce+mse":
             loss = (1.0 - self.mse_weight) * loss + self.mse_weight * F.mse_loss(brain.float(), image.float())
         return loss
 
     def similarity(self, brain: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
-        """Retrieval scores (N, G): cosine for InfoNCE objectives, dot product for triplet."""
+        """Retrieval scores (N, G): cosine (Pearson r with per-vector centring) for InfoNCE, dot for triplet."""
         if self.kind == "triplet":
             return brain.float() @ gallery.float().t()
+        if self.per_vector_center:
+            brain, gallery = center_per_vector(brain.float()), center_per_vector(gallery.float())
         return F.normalize(brain.float(), dim=-1) @ F.normalize(gallery.float(), dim=-1).t()
 
     @property
@@ -164,4 +202,5 @@ def build_loss(recipe: RecipeSpec) -> TrainingLoss:
     return TrainingLoss(recipe.loss, temperature=recipe.temperature.initial,
                         learnable_temperature=recipe.temperature.learnable,
                         mse_weight=recipe.mse_weight if recipe.loss == "infonce+mse" else 0.0,
-                        exclude=recipe.exclude_false_negatives)
+                        exclude=recipe.exclude_false_negatives,
+                        per_vector_center=centres_per_vector(recipe.normalise))

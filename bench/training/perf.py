@@ -33,3 +33,21 @@ def tune_cpu_allocator(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 <<
     ok_mmap = mallopt(_M_MMAP_THRESHOLD, int(min(mmap_threshold, 2**31 - 1)))
     ok_trim = mallopt(_M_TRIM_THRESHOLD, int(min(trim_threshold, 2**31 - 1)))
     return bool(ok_mmap and ok_trim)
+
+
+def bf16_supported(device: "str | object") -> bool:
+    """Whether bf16 autocast runs on bf16 matmul hardware here: CUDA with bf16 support, or a CPU with
+    AMX tiles or AVX512-BF16 (on other CPUs torch emulates bf16 and is slower than fp32)."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(bool(getattr(cpu, name)()) for name in checks if hasattr(cpu, name))
+    except RuntimeError:
+        return False

@@ -61,16 +61,38 @@ def default_storage() -> str:
     return f"sqlite:///{Path.cwd() / 'optuna.db'}"
 
 
-def open_storage(url: str):
+#: Heartbeat of a running trial (seconds) and how long a silent trial may stay RUNNING before it is
+#: failed and re-queued (RetryFailedTrialCallback); overridable for tests via the environment.
+HEARTBEAT_INTERVAL = float(os.environ.get("BENCH_OPTUNA_HEARTBEAT_S", 30))
+GRACE_PERIOD = float(os.environ.get("BENCH_OPTUNA_GRACE_S", 120))
+MAX_RETRY = 2
+
+
+def normalise_storage(url: str) -> str:
+    """One spelling per storage: sqlite paths absolute, postgresql:// on psycopg 3 with the port written out."""
+    from bench.records import uris
+
+    kind = uris.kind(url)
+    if kind in ("sqlite", "postgresql", "journal"):
+        return uris.normalise(url, what="Optuna storage", field="--storage", allow_journal=True)
+    return url
+
+
+def open_storage(url: str, *, heartbeat_interval: float | None = None, grace_period: float | None = None):
     """An Optuna storage for ``url``: ``journal:PATH`` (journal file) or any SQLAlchemy URL (RDB).
 
-    RDB storages get a heartbeat, so a trial whose process died is marked failed (not left running
-    forever) when the study is next optimised; SQLite waits up to 60 s for a lock held by another worker.
+    RDB storages get a heartbeat: a trial whose process died (no heartbeat for ``grace_period`` s) is
+    marked FAIL the next time any worker starts a trial, and re-queued with the same parameters
+    (``RetryFailedTrialCallback``, up to 2 retries; the retry names the failed trial in
+    ``system_attrs['failed_trial']``). SQLite waits up to 60 s for a lock held by another worker.
     """
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from bench.records import uris
+
+    url = normalise_storage(url)
     if url.startswith("journal:"):
         path = Path(url[len("journal:"):]).expanduser()
         if not str(path):
@@ -82,32 +104,56 @@ def open_storage(url: str):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
+    elif uris.kind(url) == "postgresql":
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is "experimental"
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120)
+            return RDBStorage(url, engine_kwargs=engine_kwargs,
+                              heartbeat_interval=int(heartbeat_interval or HEARTBEAT_INTERVAL) or 1,
+                              grace_period=int(grace_period or GRACE_PERIOD) or 1, **_retry_callback())
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"the storage '{redact(url)}' needs a database driver that is not installed: {exc}",
-                          field="--storage", fix="install the driver (e.g. `pip install psycopg2-binary` for "
-                                                 "postgresql://) or use sqlite:///optuna.db") from exc
+        raise ConfigError(f"the storage '{redact(url)}' needs a database driver that is not installed: "
+                          f"{uris.scrub(str(exc), url)}", field="--storage",
+                          fix="install it: pip install 'brainvis-bench[postgres]' (psycopg 3) for postgresql://, "
+                              "or use sqlite:///optuna.db") from None
     except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
-        if isinstance(exc, optuna.exceptions.OptunaError) or "sqlalchemy" in type(exc).__module__:
-            raise ConfigError(f"cannot open the Optuna storage '{redact(url)}': {exc}", field="--storage",
-                              fix="use sqlite:///optuna.db, a reachable postgresql://... URL, or journal:PATH"
-                              ) from exc
+        if isinstance(exc, optuna.exceptions.OptunaError) or "sqlalchemy" in type(exc).__module__ \
+                or "psycopg" in type(exc).__module__:
+            cause = uris.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+            raise ConfigError(f"cannot open the Optuna storage '{redact(url)}': {cause}", field="--storage",
+                              fix="use sqlite:///optuna.db, a reachable postgresql://USER:PASSWORD@HOST:5432/DB "
+                                  "(the database must exist), or journal:PATH") from None
         raise
+
+
+def _retry_callback() -> dict[str, Any]:
+    """Re-queue a trial whose worker stopped heart-beating (Optuna >= 4.9 name, else the older one)."""
+    try:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        return {"heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
+    except ImportError:
+        from optuna.storages import RetryFailedTrialCallback
+
+        return {"failed_trial_callback": RetryFailedTrialCallback(max_retry=MAX_RETRY)}
 
 
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***`` (for logs and MLflow tags)."""
-    if url.startswith("journal:") or "@" not in url:
-        return url
-    try:
-        from sqlalchemy.engine import make_url
+    from bench.records import uris
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    return uris.redact(url)
+
+
+def storage_identity(url: str) -> str:
+    """The storage's identity (no credentials, one spelling): tags the study's MLflow parent run."""
+    from bench.records import uris
+
+    try:
+        return uris.identity(normalise_storage(url))
+    except BenchError:
+        return redact(url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +176,7 @@ class StudyConfig:
     settings: Settings
     experiment_id: str
     parent_run_id: str
+    invocation: str = ""                # token of the `bench tune` call (exact per-invocation counts)
 
     @property
     def search_space(self) -> SearchSpace:
@@ -183,7 +230,8 @@ class Objective:
         values = self.space.suggest(trial)
         for key, value in (("subject", cfg.subject), ("split", cfg.split), ("unit_seed", cfg.unit_seed),
                            ("sampler_seed", self.sampler_seed), ("metric", cfg.metric),
-                           ("worker_pid", os.getpid())):
+                           ("worker_pid", os.getpid()), ("worker", _worker_identity()),
+                           ("invocation", cfg.invocation)):
             trial.set_user_attr(key, value)
         run = _retry(self.client.create_run, cfg.experiment_id, run_name=f"{cfg.study_name}#{trial.number}",
                      tags={"mlflow.parentRunId": cfg.parent_run_id, "bench.kind": "trial",
@@ -320,10 +368,24 @@ class TuneResult:
     artifacts: list[str] = field(default_factory=list)
     worker_errors: list[str] = field(default_factory=list)
     trial_errors: list[str] = field(default_factory=list)
+    new_complete: int = 0                # of the trials this invocation ran
+    new_pruned: int = 0
+    new_failed: int = 0
+    running: list[str] = field(default_factory=list)    # RUNNING trials of the study now (other workers, or dead)
+    failed: list[str] = field(default_factory=list)     # FAIL trials of the study, with the first error line
 
     def summary(self) -> str:
         lines = [f"study '{self.study_name}' ({self.storage}): {self.n_trials} trials "
-                 f"({self.n_new} new): {self.n_complete} complete, {self.n_pruned} pruned, {self.n_failed} failed"]
+                 f"({self.n_new} new): {self.n_complete} complete, {self.n_pruned} pruned, {self.n_failed} failed",
+                 f"this invocation: {self.n_new} trials: {self.new_complete} complete, {self.new_pruned} pruned, "
+                 f"{self.new_failed} failed"]
+        if self.running:
+            lines.append(f"running now ({len(self.running)}; a dead worker's trial is failed and re-queued after "
+                         f"{GRACE_PERIOD:g} s without heartbeat): " + "; ".join(self.running[:10]))
+        if self.failed:
+            lines.append(f"failed trials ({len(self.failed)}):")
+            lines += [f"  {f}" for f in self.failed[:10]] + ([f"  ... and {len(self.failed) - 10} more"]
+                                                             if len(self.failed) > 10 else [])
         if self.best_number is not None:
             lines.append(f"best: trial {self.best_number}  {self.metric}={self.best_value:.5g} "
                          f"({self.direction}; subject {self.subject}, seed {self.unit_seed}, validation split only)")
@@ -396,7 +458,7 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     if not _NAME.match(study_name):
         raise ConfigError(f"study name '{study_name}' has characters that are not allowed", field="--study-name",
                           fix="use letters, digits, '.', '_' and '-'")
-    storage = storage or default_storage()
+    storage = normalise_storage(storage or default_storage())
     attrs = {"submission": sub.name, "task": task.name, "submission_hash": spec_hash(sub.spec),
              "task_hash": spec_hash(task.spec), "space": _space_identity(space), "subject": subject,
              "unit_seed": unit_seed, "metric": metric}
@@ -432,7 +494,9 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     store = RecordStore(settings.tracking_uri, experiment=TUNING_EXPERIMENT)
     parent = _parent_run(store, study_name, storage, sub, task, space, attrs, seed)
 
-    config = StudyConfig(study_name=study_name, storage=storage, task=task.spec,
+    import secrets
+
+    config = StudyConfig(invocation=secrets.token_hex(6), study_name=study_name, storage=storage, task=task.spec,
                          submission=sub.spec.model_dump(mode="json"), space=space.as_dict(),
                          split=splits[subject], subject=subject, unit_seed=unit_seed, metric=metric,
                          settings=settings, experiment_id=store.experiment_id, parent_run_id=parent)
@@ -440,7 +504,7 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
     # ---- run the trials ------------------------------------------------------------------------
     shares = [trials // n_jobs + (1 if i < trials % n_jobs else 0) for i in range(n_jobs)]
     shares = [s for s in shares if s > 0]
-    seeds = [_derived_seed(seed, n_before, i) for i in range(len(shares))]
+    seeds = [_derived_seed(seed, n_before, i, _worker_identity()) for i in range(len(shares))]
     worker_errors: list[str] = []
     try:
         if len(shares) == 1:
@@ -454,7 +518,8 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
             pass
         raise
     study = optuna.load_study(study_name=study_name, storage=optuna_storage)
-    result = _summarise(study, n_before, metric, direction, subject, unit_seed, storage, parent, settings)
+    result = _summarise(study, n_before, metric, direction, subject, unit_seed, storage, parent, settings,
+                        invocation=config.invocation)
     result.worker_errors = worker_errors
     result.artifacts = _log_study_artifacts(store, parent, study, seed)
     if write_best and result.best_number is not None:
@@ -463,7 +528,7 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
                                                 unit_seed=unit_seed, study_name=study_name)
         store.client.log_artifact(parent, str(result.out_path), "best")
     _finish_parent(store, parent, result, failed=bool(worker_errors))
-    if result.n_complete == 0 and result.n_new > 0 and result.n_failed == result.n_new:
+    if result.n_complete == 0 and result.n_new > 0 and result.new_failed == result.n_new:
         first = (result.trial_errors or worker_errors or ["(no error message)"])[0]
         raise BenchError(f"all {result.n_new} new trials of study '{study_name}' failed; the first error:\n{first}",
                          fix="fix the error above (run one unit with `bench evaluate` to see it in full)")
@@ -477,11 +542,23 @@ def _space_identity(space: SearchSpace) -> str:
     return content_hash({"params": space.as_dict()["params"], "metric": space.metric})
 
 
-def _derived_seed(seed: int, n_before: int, worker: int) -> int:
-    """A distinct sampler seed per (invocation, worker): a resumed study does not replay its first trials."""
+def _worker_identity() -> str:
+    """``host:pid`` of this process (what tells concurrent tuning workers apart)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _derived_seed(seed: int, n_before: int, worker: int, identity: str = "") -> int:
+    """A distinct sampler seed per (seed, worker identity): concurrent workers -- processes of one call,
+    or several `bench tune` commands on one study -- and resumed invocations never replay each
+    other's samples. The seed is recorded on every trial (``user_attrs['sampler_seed']``)."""
+    import hashlib
+
     import numpy as np
 
-    return int(np.random.SeedSequence([seed, n_before, worker]).generate_state(1)[0])
+    ident = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big")
+    return int(np.random.SeedSequence([seed, n_before, worker, ident]).generate_state(1)[0])
 
 
 def _run_processes(config: StudyConfig, shares: list[int], seeds: list[int], num_threads: int | None) -> list[str]:
@@ -515,13 +592,14 @@ def _parent_run(store, study_name: str, storage: str, sub, task, space: SearchSp
     runs = client.search_runs([store.experiment_id],
                               filter_string=f"tags.`bench.kind` = 'study' and tags.`bench.study` = '{study_name}'",
                               max_results=100)
-    runs = [r for r in runs if r.data.tags.get("bench.storage") == redact(storage)]
+    runs = [r for r in runs if r.data.tags.get("bench.storage") in (storage_identity(storage), redact(storage))]
     if runs:
         run_id = sorted(runs, key=lambda r: r.info.start_time)[0].info.run_id
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(store.experiment_id, run_name=f"study {study_name}",
-                            tags={"bench.kind": "study", "bench.study": study_name, "bench.storage": redact(storage),
+                            tags={"bench.kind": "study", "bench.study": study_name,
+                                  "bench.storage": storage_identity(storage),
                                   "bench.submission": sub.name, "bench.task": task.name})
     run_id = run.info.run_id
     params = {**{k: str(v) for k, v in attrs.items()}, "direction": DIRECTIONS[attrs["metric"]],
@@ -534,18 +612,34 @@ def _parent_run(store, study_name: str, storage: str, sub, task, space: SearchSp
 
 
 def _summarise(study, n_before: int, metric: str, direction: str, subject: int, unit_seed: int, storage: str,
-               parent: str, settings: Settings) -> TuneResult:
+               parent: str, settings: Settings, invocation: str = "") -> TuneResult:
     from optuna.trial import TrialState
+
+    from bench.records import uris
 
     trials = study.trials
     by_state = {s: [t for t in trials if t.state == s] for s in TrialState}
+    mine = [t for t in trials if invocation and t.user_attrs.get("invocation") == invocation]
     result = TuneResult(study_name=study.study_name, storage=redact(storage), metric=metric, direction=direction,
-                        subject=subject, unit_seed=unit_seed, n_new=len(trials) - n_before, n_trials=len(trials),
+                        subject=subject, unit_seed=unit_seed, n_new=len(mine), n_trials=len(trials),
                         n_complete=len(by_state[TrialState.COMPLETE]), n_pruned=len(by_state[TrialState.PRUNED]),
                         n_failed=len(by_state[TrialState.FAIL]), parent_run_id=parent,
-                        tracking_uri=settings.tracking_uri)
-    result.trial_errors = [f"trial {t.number}: {t.user_attrs['error']}" for t in trials[n_before:]
+                        tracking_uri=uris.redact(settings.tracking_uri))
+    result.new_complete = sum(t.state == TrialState.COMPLETE for t in mine)
+    result.new_pruned = sum(t.state == TrialState.PRUNED for t in mine)
+    result.new_failed = sum(t.state == TrialState.FAIL for t in mine)
+    result.trial_errors = [f"trial {t.number}: {t.user_attrs['error']}" for t in mine
                            if t.state == TrialState.FAIL and "error" in t.user_attrs]
+    result.running = [f"trial {t.number} (worker {t.user_attrs.get('worker', '?')}, started "
+                      f"{t.datetime_start:%Y-%m-%d %H:%M:%S})" if t.datetime_start else f"trial {t.number}"
+                      for t in by_state[TrialState.RUNNING]]
+    retried = {t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs}
+    for t in by_state[TrialState.FAIL]:
+        lines = str(t.user_attrs.get("error", "")).strip().splitlines()
+        why = lines[0][:200] if lines else "its worker stopped (no heartbeat)"
+        if t.number in retried:
+            why += f" (re-queued as trial {retried[t.number]})"
+        result.failed.append(f"trial {t.number}: {why}")
     if result.n_complete:
         best = study.best_trial
         result.best_number, result.best_value, result.best_params = best.number, float(best.value), dict(best.params)

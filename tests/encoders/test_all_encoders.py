@@ -83,3 +83,53 @@ def test_wrong_input_shape_is_a_clear_error(name):
     bad = torch.randn(2, n_chans + 1, n_times) if n_times else torch.randn(2, n_chans + 1)
     with pytest.raises(ValueError, match="expects input"):
         enc(bad)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_batch_independence(name):
+    """In eval mode an item's embedding does not depend on the other items of its batch (braindecode's
+    model contract): the batch's rows equal the items embedded one by one, and a permuted batch permutes them."""
+    params, shapes = CASES[name]
+    n_chans, n_times = shapes[0]
+    enc = build_encoder(ComponentSpec(name=name, params=params),
+                        {"n_chans": n_chans, "n_times": n_times, "sfreq": 250.0 if n_times else None},
+                        n_outputs=D, subjects=[1, 2], seed=0).eval()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(B, n_chans, n_times, generator=gen) if n_times else torch.randn(B, n_chans, generator=gen)
+    subject = torch.tensor([1, 2, 1, 2])
+    with torch.no_grad():
+        batch = enc(x, subject)
+        one_by_one = torch.cat([enc(x[i:i + 1], subject[i:i + 1]) for i in range(B)])
+        perm = torch.tensor([2, 0, 3, 1])
+        permuted = enc(x[perm], subject[perm])
+    torch.testing.assert_close(batch, one_by_one, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(permuted, batch[perm], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_config_round_trip(name, tmp_path):
+    """A submission's encoder block -> resolved params -> YAML -> loaded again builds the same encoder:
+    same parameters (names, shapes, seeded values) and the same embeddings (scikit-learn's clone contract)."""
+    import yaml
+
+    from bench.config.resolve import component_signature
+
+    params, shapes = CASES[name]
+    n_chans, n_times = shapes[0]
+    shape = {"n_chans": n_chans, "n_times": n_times, "sfreq": 250.0 if n_times else None}
+    sig = component_signature(name, "encoder")
+    assert sig is not None and not sig.unknown(params)
+    resolved = sig.resolve(params)
+    assert set(resolved) >= set(params) and all(resolved[k] == v for k, v in params.items())
+    path = tmp_path / "encoder.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "params": resolved}))
+    again = ComponentSpec.model_validate(yaml.safe_load(path.read_text()))
+    a = build_encoder(ComponentSpec(name=name, params=params), shape, n_outputs=D, subjects=[1, 2], seed=3).eval()
+    b = build_encoder(again, shape, n_outputs=D, subjects=[1, 2], seed=3).eval()
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert list(state_a) == list(state_b)
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    x = torch.randn(2, n_chans, n_times) if n_times else torch.randn(2, n_chans)
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x))

@@ -39,7 +39,8 @@ def test_demo_evaluation_pages_in_browser(tmp_path, settings, open_page):
         subj = np.array([cells[(1, 0)], cells[(2, 0)]])
         expected = f"{100 * subj.mean():.2f} ± {100 * subj.std(ddof=1) / math.sqrt(2):.2f}"
         assert rows[name]["score"].startswith(expected), (rows[name]["score"], expected)
-        assert rows[name]["tier"] == f"Tier {tiers[name]}"
+        assert tiers[name] is None and rows[name]["tier"] == "not tiered"   # 2 subjects: too few to tier
+    assert "too few subjects to tier" in probe.page.inner_text("main")
     assert probe.problems == []
     probe = open_page(site / "index.html")
     assert "n-task" in probe.page.inner_text("main") and probe.problems == []

@@ -102,7 +102,9 @@ def test_every_page_loads_without_console_errors(site, open_page):
 def test_navigation_index_to_task_to_submission(site, open_page):
     probe = open_page(site / "index.html")
     page = probe.page
-    assert "brainvis-bench 0.1.0" in page.inner_text("main")
+    from bench import HARNESS_VERSION
+
+    assert f"brainvis-bench {HARNESS_VERSION}" in page.inner_text("main")
     page.click(f"text={TASK}")
     page.wait_for_load_state("load")
     assert page.url.endswith(f"tasks/{TASK}.html")

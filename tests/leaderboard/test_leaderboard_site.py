@@ -140,7 +140,7 @@ def test_bad_records_fail_clearly():
 
 
 def test_conflicting_records_are_flagged_not_tiered():
-    task = task_spec(subjects=(1, 2, 3), seeds=(0, 1))
+    task = task_spec(subjects=(1, 2, 3, 4), seeds=(0, 1))
     recs = make_board({"a": ("nice_dreamsim", 0.5), "b": ("atm_dreamsim", 0.3)}, task=task)
     stale = Record.from_dict({**recs[0].to_dict(), "key": "stale-key", "metrics": {"top1": 0.9}})
     view = assemble(recs + [stale], n_boot=100).tasks[0]

@@ -64,8 +64,20 @@ def _bh(p):
     return out
 
 
-def _reference_tiers(values, subjects, seeds, correction="holm", alpha=0.05, higher=True):
-    """Tiers computed from the raw stored values, without any bench.stats code."""
+def _reference_p(x, y):
+    """Two-sided paired decision without bench code: scipy's t-test, or the exact sign-flip permutation
+    test (scipy.stats.permutation_test, all 2^n sign patterns) where the differences have zero variance."""
+    d = np.asarray(x) - np.asarray(y)
+    if np.ptp(d) > 1e-12:
+        return stats.ttest_rel(x, y).pvalue
+    res = stats.permutation_test((np.asarray(x), np.asarray(y)), lambda a, b, axis: np.mean(a - b, axis=axis),
+                                 permutation_type="samples", n_resamples=np.inf, vectorized=True)
+    return min(1.0, res.pvalue)
+
+
+def _reference_tiers(values, subjects, seeds, correction="holm", alpha=0.05, higher=True, min_pairs=4):
+    """Tiers computed from the raw stored values, without any bench.stats code: step-down comparisons with
+    the leader, tiers contiguous in the score, none below ``min_pairs`` subjects."""
     complete = {sub: cells for sub, cells in values.items()
                 if all((s, k) in cells and not math.isnan(cells[(s, k)]) for s in subjects for k in seeds)}
     subj_means = {sub: np.array([np.mean([cells[(s, k)] for k in seeds]) for s in subjects])
@@ -73,24 +85,33 @@ def _reference_tiers(values, subjects, seeds, correction="holm", alpha=0.05, hig
     score = {sub: m.mean() for sub, m in subj_means.items()}
     sign = -1 if higher else 1
     remaining = sorted(complete, key=lambda sub: (sign * score[sub], sub))
-    tiers = {sub: None for sub in values if sub not in complete}
+    tiers = {sub: None for sub in values}
+    if len(list(subjects)) < min_pairs:
+        return tiers
     tier = 0
     while remaining:
         tier += 1
         leader, others = remaining[0], remaining[1:]
-        p = []
-        for other in others:
-            d = subj_means[leader] - subj_means[other]
-            if len(d) < 2 or np.allclose(d, d[0]):
-                p.append(float("nan"))
-            else:
-                p.append(stats.ttest_rel(subj_means[leader], subj_means[other]).pvalue)
+        p = [_reference_p(subj_means[leader], subj_means[o]) for o in others]
         adj = {"holm": _holm, "bh": _bh, "none": lambda x: np.asarray(x, float)}[correction](p)
-        members = [leader] + [o for o, q in zip(others, adj) if math.isnan(q) or q >= alpha]
+        members = [leader]
+        for o, q in zip(others, adj):
+            if q < alpha:
+                break
+            members.append(o)
         for m in members:
             tiers[m] = tier
         remaining = [r for r in remaining if r not in members]
     return tiers
+
+
+def _monotone(tiers, values, subjects, seeds, higher=True):
+    """No entry of a later tier has a higher mean than an entry of an earlier tier."""
+    mean = {sub: np.mean([values[sub][(s, k)] for s in subjects for k in seeds]) for sub in tiers if tiers[sub]}
+    for a in mean:
+        for b in mean:
+            if tiers[a] < tiers[b]:
+                assert (mean[a] >= mean[b]) if higher else (mean[a] <= mean[b]), (a, b)
 
 
 # ---- tests -----------------------------------------------------------------------------------------
@@ -104,7 +125,7 @@ def test_tiers_equal_independent_computation_on_a_typical_board():
     assert tiers == _reference_tiers(values, subjects, seeds, "holm")
     assert tiers["best"] == 1 and tiers["close"] == 1       # not separable from the best
     assert tiers["mid"] > 1 and tiers["low"] > tiers["mid"]  # clearly worse, and worse again
-    assert tiers["noisy_low"] == 1                           # too noisy to separate from the best
+    _monotone(tiers, values, subjects, seeds)
     assert tiers["half"] is None                             # incomplete: no tier, even with the highest mean
 
 
@@ -119,9 +140,13 @@ def test_tiers_equal_independent_computation_randomised(correction, rng_seed):
     recs = _records(values, subjects, seeds)
     result = compute_tiers(recs, TASK, "top1", correction=correction, alpha=0.05)
     assert result.tiers == _reference_tiers(values, subjects, seeds, correction)
+    if n_sub < 4:
+        assert result.withheld and "too few subjects to tier" in result.withheld and not result.rounds
+    else:
+        _monotone(result.tiers, values, subjects, seeds)
     # every round's corrected p's are the declared correction of its raw p's
     for rnd in result.rounds:
-        raw = [c.p_subject for c in rnd.comparisons]
+        raw = [c.p for c in rnd.comparisons]
         ref = {"holm": _holm, "bh": _bh, "none": lambda x: np.asarray(x, float)}[correction](raw)
         np.testing.assert_allclose([c.p_corrected for c in rnd.comparisons], ref, rtol=1e-12)
         assert all(c.a == rnd.leader and c.correction == correction for c in rnd.comparisons)
@@ -136,23 +161,51 @@ def test_lower_is_better_metrics():
     assert tiers["b"] > tiers["a"]
 
 
-def test_one_subject_gives_undefined_tests_and_one_shared_tier():
-    values = {"a": {(1, 0): 0.9, (1, 1): 0.8}, "b": {(1, 0): 0.1, (1, 1): 0.2}}
-    recs = _records(values, [1], (0, 1))
+def test_too_few_subjects_are_not_tiered_and_say_so():
+    values = {"a": {(1, 0): 0.9, (1, 1): 0.8, (2, 0): 0.7, (2, 1): 0.75},
+              "b": {(1, 0): 0.1, (1, 1): 0.2, (2, 0): 0.15, (2, 1): 0.1}}
+    recs = _records(values, [1, 2], (0, 1))
     result = compute_tiers(recs, TASK, "top1")
-    assert result.tiers == {"a": 1, "b": 1}
-    assert math.isnan(result.rounds[0].comparisons[0].p_subject)
+    assert result.tiers == {"a": None, "b": None} and not result.rounds
+    assert result.withheld.startswith("too few subjects to tier") and result.n_pairs == 2
+    power = result.power()
+    assert "12.7" in power and "too few subjects to tier" in power     # |t| > 12.7 with 2 subjects
+    # with the minimum lowered explicitly, the design is tiered (and can still separate these two)
+    assert assign_tiers(recs, TASK, "top1", min_pairs=2)["a"] == 1
 
 
-def test_identical_and_constant_difference_entries_share_the_tier():
-    subjects, seeds = range(1, 6), (0,)
+def test_identical_entries_tie_and_a_constant_difference_is_decisive():
+    subjects, seeds = range(1, 9), (0,)
     base = _synthetic({"a": 0.5}, subjects, seeds)["a"]
-    values = {"a": base, "twin": dict(base), "shifted": {k: v - 0.1 for k, v in base.items()},
+    values = {"a": base, "twin": dict(base), "shifted": {k: v - 0.05 for k, v in base.items()},
               "worse": _synthetic({"w": 0.1}, subjects, seeds, rng_seed=9)["w"]}
     recs = _records(values, subjects, seeds)
-    tiers = assign_tiers(recs, TASK, "top1")
-    assert tiers == _reference_tiers(values, subjects, seeds)
-    assert tiers["twin"] == 1 and tiers["shifted"] == 1      # zero-variance differences: undefined -> shared
+    result = compute_tiers(recs, TASK, "top1")
+    assert result.tiers == _reference_tiers(values, subjects, seeds)
+    assert result.tiers["twin"] == 1 and result.tiers["shifted"] == 2     # 8 subjects: p = 2/2^8 before Holm
+    comps = {c.b: c for c in result.rounds[0].comparisons}
+    assert comps["twin"].test.startswith("identical") and comps["twin"].p == 1.0
+    assert comps["shifted"].test.startswith("exact sign-flip") and comps["shifted"].p == pytest.approx(2 / 2 ** 8)
+    assert math.isnan(comps["shifted"].cohens_dz) and math.isnan(comps["shifted"].t)   # d_z: same rule as the test
+
+
+def test_tiers_are_contiguous_in_the_score_and_say_why():
+    """A steady entry just below the leader is separated; a noisy one further below is not, on its own test.
+    The noisy one must not sit above the steady one: it goes to the next round, with a note."""
+    subjects, seeds = range(1, 9), (0,)
+    rng = np.random.default_rng(4)
+    lead = {(s, 0): 0.6 + 0.01 * s for s in subjects}
+    values = {"leader": lead,
+              "steady": {k: v - 0.03 + rng.normal(0, 0.002) for k, v in lead.items()},
+              "noisy": {k: v - 0.06 + (0.2 if k[0] % 2 else -0.2) for k, v in lead.items()}}
+    recs = _records(values, subjects, seeds)
+    result = compute_tiers(recs, TASK, "top1")
+    first = {c.b: c for c in result.rounds[0].comparisons}
+    assert first["steady"].significant and not first["noisy"].significant
+    assert result.tiers["leader"] == 1 and result.tiers["steady"] == 2 and result.tiers["noisy"] >= 2
+    assert result.rounds[0].boundary == "steady"
+    assert "ranked below steady" in result.notes["noisy"]
+    assert result.tiers == _reference_tiers(values, subjects, seeds)
 
 
 def test_failed_and_nan_units_make_an_entry_incomplete():

@@ -224,3 +224,48 @@ def test_compiled_training_matches_eager(data):
     assert compiled.best_state.keys() == eager.best_state.keys() == enc.state_dict().keys()
     for a, b in zip(eager.curves["val_loss"], compiled.curves["val_loss"]):
         assert a == pytest.approx(b, rel=1e-3)
+
+
+@pytest.mark.skipif(not __import__("bench.training.perf", fromlist=["x"]).bf16_supported("cpu"),
+                    reason="this CPU has no bf16 matmul units")
+def test_bf16_precision_runs_under_autocast_and_stays_close_to_fp32(data, monkeypatch):
+    train, val = data
+    seen = []
+    real_autocast = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **kw):   # record what fit asks autocast for
+        seen.append((device_type, dtype, enabled))
+        return real_autocast(device_type, dtype=dtype, enabled=enabled, **kw)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    bf16 = fit(mlp(), train, val, RECIPE.model_copy(update={"precision": "bf16"}), seed=3, progress=False)
+    monkeypatch.setattr(torch, "autocast", real_autocast)
+    fp32 = fit(mlp(), train, val, RECIPE.model_copy(update={"precision": "fp32"}), seed=3, progress=False)
+    assert ("cpu", torch.bfloat16, True) in seen
+    assert all(v.dtype == torch.float32 for v in bf16.best_state.values() if v.is_floating_point())
+    assert bf16.curves["train_loss"] != fp32.curves["train_loss"]          # it did run in bf16
+    for a, b in zip(bf16.curves["train_loss"], fp32.curves["train_loss"]):
+        assert abs(a - b) < 0.05 * abs(b)                                     # and learns the same way
+    assert bf16.curves["val_top1"][-1] >= fp32.curves["val_top1"][-1] - 0.15
+
+
+def test_bf16_precision_without_hardware_is_a_clear_error(data, monkeypatch):
+    import bench.training.loop as loop
+
+    monkeypatch.setattr(loop, "bf16_supported", lambda device: False)
+    train, val = data
+    with pytest.raises(TrainingError, match="bf16") as err:
+        fit(mlp(), train, val, RECIPE.model_copy(update={"precision": "bf16"}), seed=0, progress=False)
+    assert "recipe.precision: fp32" in str(err.value)
+    # the default stays fp32 on the CPU, whatever the hardware
+    fit(mlp(), train, val, RECIPE.model_copy(update={"epochs": 1}), seed=0, progress=False)
+
+
+def test_precision_is_part_of_the_submission_hash():
+    from bench.config import spec_hash
+    from bench.config.schema import SubmissionSpec
+
+    base = SubmissionSpec(name="s", tasks=["t"], encoder={"name": "nice"}, image_model={"name": "random-convnet"})
+    bf16 = base.model_copy(update={"recipe": base.recipe.model_copy(update={"precision": "bf16"})})
+    fp32 = base.model_copy(update={"recipe": base.recipe.model_copy(update={"precision": "fp32"})})
+    assert len({spec_hash(base), spec_hash(bf16), spec_hash(fp32)}) == 3

@@ -34,7 +34,7 @@ import numpy as np
 
 from bench.registry import Registry
 
-SIMULATORS: Registry[Callable[..., Path]] = Registry("simulator", "bench.data.simulate")
+SIMULATORS: Registry[Callable[..., Path]] = Registry("simulator", "bench.data.simulate", symbol="SIMULATORS")
 
 SIMULATION_FILE = "simulation.json"
 """Sidecar written at the root of every simulated dataset (the published layout plus this file)."""

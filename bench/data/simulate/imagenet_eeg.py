@@ -28,10 +28,13 @@ longer than 600 so the published length filter has something to do):
   In the block design a block is a class, so all of these identify the class (Li et al. 2021); in
   the randomized design they do not.
 
-Band files: the stimulus-driven part is band-passed (4th-order Butterworth, zero phase) and the
-block signature is added afterwards, in every band: the published band-passed files still carry the
-block-level offsets (Li et al. decode the 55-95 Hz file well above chance). Each band file is then
-standardised per channel over all kept items ("_std"). The raw file holds the unfiltered sum.
+Band files are made like a real recording's: the block signature is added to the stimulus-driven
+part first and the *sum* is band-passed (4th-order Butterworth, zero phase), so a band-passed file
+loses the block offsets and ramps (< 1 Hz) but keeps the block-wise 55-95 Hz power (Li et al. decode
+the 55-95 Hz file well above chance). A mean/trend probe on the 5-95 Hz file therefore misses the
+confound while the raw file and band power keep it (what :mod:`bench.tasks.controls` probes). Each
+band file is then standardised per channel over all kept items ("_std"). The raw file holds the
+unfiltered sum.
 
 **Images with planted saliency.** The class-relevant object (class hue spread evenly over classes,
 class shape, a grating of per-image orientation) sits at a random position on a class-independent
@@ -332,8 +335,8 @@ def _write_eeg(sim: ImageNetEEGSimulation, out: Path, n_subjects: int, snr: floa
     for variant, band in BANDS.items():
         signals = []
         for clean, signature, _ in parts:
-            x = clean if band is None else _bandpass(clean, band).astype(np.float32)
-            signals.append(x + signature)
+            x = clean + signature                     # filter after summing, like a real recording
+            signals.append(x if band is None else _bandpass(x, band).astype(np.float32))
         if band is not None:   # standardise per channel over the kept items
             kept = np.concatenate([x[(lens >= lo) & (lens <= hi), :, :lo] for x, (_, _, lens) in zip(signals, parts)])
             mean = kept.mean(axis=(0, 2), keepdims=True)[0]

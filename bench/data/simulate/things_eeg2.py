@@ -10,6 +10,11 @@ What is written (see ``bench/data/things_eeg2.py`` for the layout the loader rea
                     "times": float64[100] (-0.2..0.79 s)}
     <out>/training_images/NNNNN_<concept>/<concept>_XXb.jpg, <out>/test_images/NNNNN_<concept>/<concept>_01s.jpg
     <out>/image_metadata.npy   np.save of {train_img_concepts, train_img_files, test_img_concepts, test_img_files}
+    <out>/object_images/<concept>/<concept>_01s.jpg, <concept>_NNn.jpg
+        the THINGS images database layout, for the test concepts only: the test image itself (same
+        file name as in test_images/) plus ``SizeSpec.object_images_per_concept`` other images of the
+        concept (features drawn around the concept's mean with an RNG of its own, so nothing else
+        changes). NICE's concept-centre gallery averages the other images (bench/data/things_eeg2.py).
     <out>/simulation.json      how it was made (size, seed, snr, variant, shapes)
 
 **Streaming.** EEG files are written block by block (32 images at a time) by
@@ -41,7 +46,7 @@ from bench.data.simulate import SIMULATORS, StreamedArray, dump_pickle_streamed,
 from bench.data.simulate import stimuli
 from bench.data.simulate.forward_model import ForwardModel
 from bench.data.things_eeg2 import CH_NAMES_63, DATA_KEY, CH_KEY, TIMES_KEY, FILE_NAMES, IMAGE_FOLDERS, \
-    LAYOUTS, METADATA_FILE, METADATA_KEYS, Layout
+    LAYOUTS, METADATA_FILE, METADATA_KEYS, OBJECT_IMAGES, Layout
 from bench.errors import ConfigError, DataError
 
 DEFAULT_SNR = 0.02
@@ -62,6 +67,8 @@ class SizeSpec:
     train_reps: int
     test_reps: int
     image_size: int
+    object_images_per_concept: int = 4
+    """Other THINGS images written per test concept under ``object_images/`` (real THINGS: >= 11)."""
 
     @property
     def n_train(self) -> int:
@@ -75,7 +82,7 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     # a handful of images: end-to-end tests of submissions whose image models are slow on a CPU
     "micro": SizeSpec(train_concepts=16, images_per_concept=2, test_concepts=10, train_reps=2, test_reps=4,
-                      image_size=64),
+                      image_size=64, object_images_per_concept=2),
     # seconds: for tests and first runs (~330 MB float64 per subject at 250 Hz)
     "tiny": SizeSpec(train_concepts=100, images_per_concept=4, test_concepts=50, train_reps=4, test_reps=20,
                      image_size=64),
@@ -84,7 +91,7 @@ SIZES: dict[str, SizeSpec] = {
                       image_size=224),
     # the published shapes: (16540, 4, 63, 250) and (200, 80, 63, 250), 500 x 500 images
     "full": SizeSpec(train_concepts=1654, images_per_concept=10, test_concepts=200, train_reps=4, test_reps=80,
-                     image_size=500),
+                     image_size=500, object_images_per_concept=11),
 }
 
 # Unit-sphere positions (x right, y front, z up) of the 63 channels: the standard 10-05 template
@@ -164,7 +171,7 @@ class ThingsEEG2Simulation:
         test_concept = np.arange(spec.test_concepts)
         return {
             "train_names": train_names, "test_names": test_names,
-            "train_concept": train_concept, "test_concept": test_concept,
+            "train_concept": train_concept, "test_concept": test_concept, "test_means": test_means,
             "train_features": stimuli.image_features(train_means, train_concept, rng),
             "test_features": stimuli.image_features(test_means, test_concept, rng),
         }
@@ -188,6 +195,22 @@ class ThingsEEG2Simulation:
         else:
             for c, name in enumerate(names):
                 out.append((f"{c + 1:05d}_{name}", f"{name}_01s.jpg"))
+        return out
+
+    def object_images(self) -> list[tuple[str, str, np.ndarray]]:
+        """(concept, file name, features) of every image written under ``object_images/``: per test
+        concept, its test image (same file name and features) then the other images, drawn around the
+        concept's mean with the RNG ``(seed, 0x0B7)`` (so the rest of the simulation is unchanged)."""
+        names: list[str] = self._stimuli["test_names"]  # type: ignore[assignment]
+        n_other = self.spec.object_images_per_concept
+        rng = np.random.default_rng([self.seed, 0x0B7])
+        concept_of = np.repeat(np.arange(len(names)), n_other)
+        other = stimuli.image_features(self._stimuli["test_means"], concept_of, rng)  # type: ignore[arg-type]
+        out = []
+        for c, (name, (_, test_file)) in enumerate(zip(names, self.image_files("test"))):
+            out.append((name, test_file, self.features("test")[c]))
+            for k in range(n_other):
+                out.append((name, f"{name}_{k + 2:02d}n.jpg", other[c * n_other + k]))
         return out
 
     # -- brains ---------------------------------------------------------------------------------
@@ -262,6 +285,10 @@ def _write_images(sim: ThingsEEG2Simulation, out: Path, progress: bool, workers:
             d = out / IMAGE_FOLDERS[part] / folder
             d.mkdir(parents=True, exist_ok=True)
             jobs.append((str(d / name), f, sim.spec.image_size))
+    for concept, name, f in sim.object_images():
+        d = out / OBJECT_IMAGES / concept
+        d.mkdir(parents=True, exist_ok=True)
+        jobs.append((str(d / name), f, sim.spec.image_size))
     pixels = len(jobs) * sim.spec.image_size ** 2
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if pixels > 5e7 else 1

@@ -1,0 +1,128 @@
+"""`bench weights download`: Hugging Face endpoint redirected to the loopback server; dreamsim and the metric
+extractors through the "already present" / "wrong checksum" paths on random-init weights in the real layout."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.download.http import DownloadError
+from bench.download.weights import RECORD, download_weights
+from bench.errors import ConfigError
+from tests.download.server import MirrorServer
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def wsettings(tmp_path):
+    from bench.settings import load_settings
+
+    return load_settings(weights_dir=tmp_path / "weights", cache_dir=tmp_path / "cache", device="cpu")
+
+
+@pytest.fixture
+def hub(tmp_path):
+    srv = MirrorServer(tmp_path / "mirror").start()
+    yield srv
+    srv.stop()
+
+
+def _quiet(name, params, settings, **kw):
+    return download_weights(name, params, settings, progress=False, echo=lambda s: None, **kw)
+
+
+def test_timm_through_the_hub_lands_where_the_harness_loads_it(hub, tmp_path, wsettings):
+    from tests.images.fake_weights import plant_timm
+
+    published = plant_timm(tmp_path / "publisher", "resnet18")          # random-init, real format
+    served = hub.root / "huggingface.co/timm/resnet18.a1_in1k/resolve/main/model.safetensors"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(published.read_bytes())
+    report = _quiet("timm", {"model": "resnet18"}, wsettings, mirror=hub.url)
+    entry = report.entries[0]
+    dest = wsettings.weights_dir / "timm/resnet18.a1_in1k/model.safetensors"
+    assert entry["action"] == "downloaded" and dest.read_bytes() == published.read_bytes()
+    from bench.images import build_image_model
+
+    model = build_image_model("timm", {"model": "resnet18"}, wsettings)
+    assert model.weight_files() == [dest] and entry["checksum"] == model.weights_checksum()
+    import numpy as np
+
+    model.load()
+    out = model._forward(torch.zeros(1, 3, 64, 64))
+    assert out.shape == (1, 512) and np.isfinite(out.numpy()).all()
+    records = json.loads((wsettings.weights_dir / RECORD).read_text())
+    assert records["timm:resnet18.a1_in1k"]["checksum"] == entry["checksum"]
+
+
+def test_open_clip_present_noop_then_wrong_checksum_refetched(hub, wsettings):
+    from safetensors.torch import save_file
+
+    served = hub.root / "huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_model.safetensors"
+    served.parent.mkdir(parents=True)
+    save_file({"w": torch.arange(1000, dtype=torch.float32)}, str(served))
+    params = {"model": "ViT-B-32", "pretrained": "openai"}
+    first = _quiet("open_clip", params, wsettings, mirror=hub.url).entries[0]
+    dest = wsettings.weights_dir / "open_clip/ViT-B-32/openai/open_clip_model.safetensors"
+    assert first["action"] == "downloaded" and dest.read_bytes() == served.read_bytes()
+    hub.log.clear()
+    again = _quiet("open_clip", params, wsettings, mirror=hub.url).entries[0]
+    assert again["action"] == "already present" and again["checksum"] == first["checksum"] and hub.log == []
+    dest.write_bytes(dest.read_bytes()[:-8] + b"\0" * 8)                  # corrupted in place
+    fixed = _quiet("open_clip", params, wsettings, mirror=hub.url).entries[0]
+    assert fixed["action"] == "re-downloaded" and "re-fetched" in fixed["note"]
+    assert dest.read_bytes() == served.read_bytes() and not list(dest.parent.glob("*.mismatch"))
+    # wrong checksum and the host cannot serve it: one clear error, the file put back as it was
+    dest.write_bytes(b"\1" * 100)
+    hub.faults["/huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_model.safetensors"] = \
+        {"status": 404}
+    with pytest.raises(DownloadError, match="do not match the recorded checksum"):
+        _quiet("open_clip", params, wsettings, mirror=hub.url)
+    assert dest.read_bytes() == b"\1" * 100
+
+
+@pytest.mark.slow   # planting a random-init ViT-B takes ~20 s on 2 busy cores
+def test_dreamsim_random_init_present_and_wrong_checksum(tmp_path, wsettings):
+    from tests.images.fake_weights import plant_dreamsim
+
+    plant_dreamsim(wsettings.weights_dir, "open_clip_vitb32", lora=False, dtype=torch.float16)
+    params = {"dreamsim_type": "open_clip_vitb32", "aligned": False}
+    entry = _quiet("dreamsim", params, wsettings).entries[0]       # present: dreamsim is never called
+    from bench.images import build_image_model
+
+    model = build_image_model("dreamsim", params, wsettings)
+    assert entry["action"] == "already present" and entry["checksum"] == model.weights_checksum()
+    backbone = wsettings.weights_dir / "dreamsim/open_clip_vitb32_pretrain.pth.tar"
+    original = backbone.read_bytes()
+    backbone.write_bytes(original[:-4] + b"\0\0\0\0")
+    with pytest.raises(ConfigError, match="cannot redirect"):          # would refetch; dreamsim's hosts are fixed
+        _quiet("dreamsim", params, wsettings, mirror="http://127.0.0.1:9")
+    assert backbone.read_bytes() == original[:-4] + b"\0\0\0\0"       # nothing lost
+
+
+def test_metric_extractor_files(hub, wsettings):
+    tv = wsettings.weights_dir / "torchvision"
+    tv.mkdir(parents=True)
+    (tv / "alexnet-owt-7be5be79.pth").write_bytes(b"planted")
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    result = CliRunner().invoke(app, ["weights", "download", "metrics", "--param", "extractors=alexnet",
+                                      "--weights-dir", str(wsettings.weights_dir), "--mirror", hub.url, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "metrics:alexnet:alexnet-owt-7be5be79.pth: already present" in result.output and hub.log == []
+    swav = hub.root / "dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"
+    swav.parent.mkdir(parents=True)
+    swav.write_bytes(b"swav" * 1000)
+    entry = _quiet("metrics", {"extractors": "swav"}, wsettings, mirror=hub.url).entries[0]
+    assert entry["action"] == "downloaded" and (tv / "swav_800ep_pretrain.pth.tar").read_bytes() == b"swav" * 1000
+    effnet = hub.root / "download.pytorch.org/models/efficientnet_b1-c27df63c.pth"
+    effnet.parent.mkdir(parents=True)
+    effnet.write_bytes(b"not the published weights")
+    with pytest.raises(DownloadError, match="c27df63c"):                # torch.hub's file-name hash is checked
+        _quiet("metrics", {"extractors": "efficientnet_b1"}, wsettings, mirror=hub.url)
+    assert not (tv / "efficientnet_b1-c27df63c.pth").exists()
