@@ -42,7 +42,7 @@ class Problem:
         if not self.units:
             scope = "stops every unit"
         elif len(self.units) == n_planned:
-            scope = f"stops all {n_planned} units"
+            scope = {1: "stops the one unit", 2: "stops both units"}.get(n_planned, f"stops all {n_planned} units")
         else:
             shown = "; ".join(self.units[:3]) + (f"; and {len(self.units) - 3} more" if len(self.units) > 3 else "")
             scope = f"stops {len(self.units)} of {n_planned} units ({shown})"

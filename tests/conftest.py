@@ -11,6 +11,26 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import pytest
 
+# End-to-end tests (units trained and scored through the real pipeline, multi-process or server runs,
+# pages built from a real evaluation) are marked `integration`, so the fast inner loop is
+# `pytest -m "not integration and not slow"`. A test elsewhere can mark itself the same way.
+INTEGRATION = ("tasks/", "runner/test_evaluate.py", "runner/test_submissions.py", "runner/test_claims.py",
+               "tuning/test_study.py", "scaleout/", "leaderboard/test_demo_pages.py",
+               "leaderboard/test_leaderboard_browser.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            rel = Path(str(item.fspath)).resolve().relative_to(here).as_posix()
+        except ValueError:
+            continue
+        if rel.startswith(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):

@@ -10,19 +10,21 @@ fewer than the common number of repetitions ``R`` are left out (their number is 
    own other half has the strictly highest correlation (ties count against). Both directions are
    averaged, and the value is averaged over ``n_splits`` seeded random splits;
 2. this is done for ``m = 1, 2, 4, ...`` up to ``M = floor(R / 2)`` (the split-half value proper);
-3. *correction to the full number of repetitions, by resampling*: the split-half curve is fitted as
-   ``logit((acc - chance) / (1 - chance)) = a + b log m`` (least squares over the ``m`` measured) and
-   evaluated at ``m = R``: the identification of one ``R``-repetition average by another independent
-   one, i.e. what the data allow at the number of repetitions the task averages. With ``M < 2`` (fewer
-   than 4 repetitions, e.g. NSD's 3) there is no curve: the ceiling is the split-half value at ``M``,
-   uncorrected, and says so (``method``).
+3. *correction to the full number of repetitions (Spearman-Brown)*: averaging ``m`` repetitions
+   multiplies the signal-to-noise ratio by ``m`` (the Spearman-Brown assumption), so the sensitivity
+   of the identification grows as ``d1 sqrt(m)``. ``d1`` is fitted to the whole split-half curve by
+   least squares through the equal-variance Gaussian identification model among ``n`` images
+   (``P = integral phi(x - d) Phi(x)^(n - 1) dx``, :func:`identification_accuracy`), and the ceiling
+   is that model at ``m = R``: identification of one ``R``-repetition average by another independent
+   one, i.e. what the data allow at the number of repetitions the task averages. One parameter is
+   fitted, so the correction is stable near chance and works with ``M = 1`` (NSD's 3 repetitions).
 
 The ceiling is a *data* ceiling: brain-to-brain identification among the task's gallery of test
 images (chance 1 / images). A model scoring above it is possible in principle (image embeddings carry
 no measurement noise) and is reported as a fraction above 1, not hidden.
 
 References: split-half reliability with Spearman-Brown-style extrapolation in the number of trials
-(Spearman 1910, Brown 1910); noise ceilings of representational and identification analyses
+(Spearman 1910, Brown 1910); m-alternative identification (Green & Swets 1966); noise ceilings of representational and identification analyses
 (Nili et al. 2014 PLoS Comput Biol; Lage-Castellanos et al. 2019 PLoS Comput Biol).
 """
 
@@ -34,9 +36,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 CEILING_METHOD = ("split-half brain-to-brain identification (top-1 among the test gallery, Pearson r of "
-                  "half-averages, both directions, seeded random splits), corrected to the full number of "
-                  "repetitions R by resampling: the split-half curve over m = 1, 2, 4, ... repetitions per "
-                  "half is fitted as logit((acc - chance)/(1 - chance)) = a + b log m and evaluated at m = R")
+                  "half-averages, both directions, seeded random splits) for m = 1, 2, 4, ... repetitions per "
+                  "half, corrected to the full number of repetitions R by Spearman-Brown: sensitivity d1 sqrt(m) "
+                  "in an equal-variance Gaussian identification model, d1 fitted to the split-half curve, "
+                  "evaluated at m = R")
 
 
 @dataclass
@@ -48,7 +51,7 @@ class SubjectCeiling:
     chance: float
     split_half: float                 # at m = floor(R / 2)
     curve: dict[int, float]           # m -> split-half identification
-    ceiling: float                    # corrected to R repetitions (or = split_half when uncorrectable)
+    ceiling: float                    # corrected to R repetitions
     method: str
 
 
@@ -115,15 +118,35 @@ def split_half_curve(trials: np.ndarray, n_splits: int = 20, seed: int = 0,
     return out
 
 
-def extrapolate(curve: dict[int, float], chance: float, target: int) -> float:
-    """The curve's fit ``logit((acc - chance)/(1 - chance)) = a + b log m`` evaluated at ``m = target``."""
+def identification_accuracy(d: float | np.ndarray, n: int) -> np.ndarray:
+    """Equal-variance Gaussian identification among ``n`` items (n-alternative forced choice):
+    ``P = integral phi(x - d) Phi(x)^(n - 1) dx`` (Green & Swets 1966); chance 1/n at d = 0."""
+    from scipy.stats import norm
+
+    d = np.atleast_1d(np.asarray(d, dtype=float))
+    x = np.linspace(-9.0, 9.0 + float(d.max()), 4001)
+    dens = norm.pdf(x[None, :] - d[:, None]) * np.exp((n - 1) * norm.logcdf(x))[None, :]
+    return np.trapezoid(dens, x, axis=1)
+
+
+def fit_sensitivity(curve: dict[int, float], n: int) -> float:
+    """Single-repetition sensitivity ``d1`` with ``acc(m) = identification_accuracy(d1 * sqrt(m), n)``,
+    least squares over the measured half sizes ``m`` (signal-to-noise grows linearly with repetitions:
+    the Spearman-Brown assumption)."""
+    from scipy.optimize import minimize_scalar
+
     ms = np.array(sorted(curve), dtype=float)
-    eps = 1e-3
-    p = np.clip((np.array([curve[int(m)] for m in ms]) - chance) / (1 - chance), eps, 1 - eps)
-    y = np.log(p / (1 - p))
-    b, a = np.polyfit(np.log(ms), y, 1)
-    q = 1 / (1 + np.exp(-(a + b * np.log(target))))
-    return float(chance + (1 - chance) * q)
+    acc = np.array([curve[int(m)] for m in ms])
+
+    def loss(d1: float) -> float:
+        return float(((identification_accuracy(d1 * np.sqrt(ms), n) - acc) ** 2).sum())
+
+    return float(minimize_scalar(loss, bounds=(0.0, 20.0), method="bounded", options={"xatol": 1e-5}).x)
+
+
+def extrapolate(curve: dict[int, float], n: int, target: int) -> float:
+    """Identification at ``target`` repetitions per side from the split-half curve (:func:`fit_sensitivity`)."""
+    return float(identification_accuracy(fit_sensitivity(curve, n) * np.sqrt(target), n)[0])
 
 
 def subject_ceiling(trials: np.ndarray, subject: int = 0, n_splits: int = 20, seed: int = 0,
@@ -133,10 +156,8 @@ def subject_ceiling(trials: np.ndarray, subject: int = 0, n_splits: int = 20, se
     chance = 1.0 / n_img
     curve = split_half_curve(trials, n_splits, seed)
     top = max(curve)
-    if len(curve) >= 2:
-        value, method = extrapolate(curve, chance, reps), f"split-half curve m=1..{top}, extrapolated to m={reps}"
-    else:
-        value, method = curve[top], f"split-half at m={top}, uncorrected (fewer than 4 repetitions: no curve)"
+    value = extrapolate(curve, n_img, reps)
+    method = f"split-half identification at m={sorted(curve)} repetitions per half, corrected to m={reps}"
     return SubjectCeiling(int(subject), int(n_img), int(n_dropped), int(reps), chance, curve[top], curve,
                           float(value), method)
 
@@ -201,5 +222,6 @@ def fraction_of_ceiling(records: Iterable[Any], ceiling: TaskCeiling, metric: st
     return out
 
 
-__all__ = ["CEILING_METHOD", "SubjectCeiling", "TaskCeiling", "extrapolate", "fraction_of_ceiling",
+__all__ = ["CEILING_METHOD", "SubjectCeiling", "TaskCeiling", "extrapolate", "fit_sensitivity", "fraction_of_ceiling",
+           "identification_accuracy",
            "identification", "repetition_trials", "split_half_curve", "subject_ceiling", "task_ceiling"]

@@ -10,8 +10,9 @@ where :mod:`bench.images.weights` looks:
   ``open_clip/<model>/<tag>/open_clip_model.safetensors`` (or ``open_clip_pytorch_model.bin``);
 - **timm**: the model's ``pretrained_cfg.hf_hub_id`` likewise into ``timm/<arch>.<tag>/model.safetensors``
   (or its ``url`` through the resumable downloader when it has no hub repo);
-- **dreamsim**: ``dreamsim(pretrained=True, cache_dir=<weights_dir>/dreamsim, ...)`` (its release zips
-  and the torch-hub DINO code + checkpoint); its addresses are fixed in dreamsim, so no ``--mirror``;
+- **dreamsim**: ``dreamsim(pretrained=True, cache_dir=<weights_dir>/dreamsim, ...)`` (its release zip
+  and, for the DINO types, the torch-hub DINO code + checkpoint), with ``torch.hub.download_url_to_file``
+  (which dreamsim and torch.hub call) routed through the resumable downloader and ``--mirror``;
 - **metrics** (the reconstruction metrics' extractors, ``bench.metrics.features.EXTRACTORS``): each
   official file (torchvision's, SwAV's, OpenAI CLIP's) through the resumable downloader into
   ``torchvision/`` (CLIP: ``open_clip/``), checked against the hash its address carries (torch.hub's
@@ -149,22 +150,57 @@ def _fetch_timm(model, mirror: str | None, progress: bool) -> None:
         raise DownloadError(f"timm publishes no weights for {model.full_name}", fix="choose a tagged model name")
 
 
-def _fetch_dreamsim(model, mirror: str | None, progress: bool) -> None:
+@contextlib.contextmanager
+def torch_hub_downloads(mirror: str | None, progress: bool) -> Iterator[None]:
+    """Route ``torch.hub.download_url_to_file`` (what dreamsim and torch.hub use) through the resumable,
+    verified downloader and ``mirror``; torch.hub's ``hash_prefix`` is still checked. Under a mirror,
+    torch.hub's GitHub-API check that a branch is not from a fork is skipped (the mirror is trusted)."""
+    import torch.hub as hub
+
+    saved = (hub.download_url_to_file, hub._validate_not_a_forked_repo)
+
+    def fetch(url: str, dst: str, hash_prefix: str | None = None, progress_: bool = True) -> None:
+        fetched = download(url, Path(dst), Expected(origin="none published"), mirror=mirror, progress=progress,
+                           desc=Path(dst).name)
+        if hash_prefix and not fetched.sha256.startswith(hash_prefix):
+            fetched.path.unlink()
+            raise DownloadError(f"{url}: sha256 {fetched.sha256[:16]}... does not start with {hash_prefix}",
+                                fix="the copy served is corrupt; re-run later or use another --mirror")
+
+    hub.download_url_to_file = fetch
     if mirror:
-        raise ConfigError("dreamsim fetches its checkpoints from fixed GitHub addresses; --mirror cannot redirect it",
-                          field="--mirror",
-                          fix="run without --mirror on a machine with internet, then copy the folder:\n"
-                              + model._how_to())
+        hub._validate_not_a_forked_repo = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        hub.download_url_to_file, hub._validate_not_a_forked_repo = saved
+
+
+def _fetch_dreamsim(model, mirror: str | None, progress: bool) -> None:
+    import io
+
     from dreamsim import dreamsim
 
     folder = Path(model.weights) if model.weights else Path(model.settings.weights_dir) / "dreamsim"
     folder.mkdir(parents=True, exist_ok=True)
+    saved_hub_dir = None
     try:
-        dreamsim(pretrained=True, device="cpu", cache_dir=str(folder), dreamsim_type=model.dreamsim_type)
+        import torch.hub
+
+        saved_hub_dir = torch.hub.get_dir()
+        with torch_hub_downloads(mirror, progress), contextlib.redirect_stdout(io.StringIO()):
+            dreamsim(pretrained=True, device="cpu", cache_dir=str(folder), dreamsim_type=model.dreamsim_type)
+        (folder / "pretrained.zip").unlink(missing_ok=True)   # dreamsim leaves its zip behind
+    except DownloadError:
+        raise
     except Exception as exc:
         raise DownloadError(f"dreamsim could not fetch {model.dreamsim_type} into {folder}: "
                             f"{type(exc).__name__}: {str(exc)[:300]}",
-                            fix="check the network and re-run (dreamsim skips files already there)") from None
+                            fix="check the network (or --mirror) and re-run (dreamsim skips files already there)") \
+            from None
+    finally:
+        if saved_hub_dir is not None:
+            torch.hub.set_dir(saved_hub_dir)   # dreamsim points torch.hub at its cache_dir
 
 
 FETCHERS: dict[str, Callable[..., None]] = {"open_clip": _fetch_open_clip, "timm": _fetch_timm,

@@ -10,7 +10,6 @@ import torch
 
 from bench.download.http import DownloadError
 from bench.download.weights import RECORD, download_weights
-from bench.errors import ConfigError
 from tests.download.server import MirrorServer
 
 pytestmark = pytest.mark.server
@@ -84,23 +83,48 @@ def test_open_clip_present_noop_then_wrong_checksum_refetched(hub, wsettings):
     assert dest.read_bytes() == b"\1" * 100
 
 
-@pytest.mark.slow   # planting a random-init ViT-B takes ~20 s on 2 busy cores
-def test_dreamsim_random_init_present_and_wrong_checksum(tmp_path, wsettings):
+@pytest.mark.slow   # planting a random-init ViT-B and building dreamsim takes ~30 s on 2 busy cores
+def test_dreamsim_through_its_own_downloader_redirected(hub, tmp_path, wsettings):
+    from bench.images.weights import DREAMSIM_URLS
+    from tests.download.remote import local
     from tests.images.fake_weights import plant_dreamsim
 
-    plant_dreamsim(wsettings.weights_dir, "open_clip_vitb32", lora=False, dtype=torch.float16)
-    params = {"dreamsim_type": "open_clip_vitb32", "aligned": False}
-    entry = _quiet("dreamsim", params, wsettings).entries[0]       # present: dreamsim is never called
+    published = plant_dreamsim(tmp_path / "publisher", "open_clip_vitb32", dtype=torch.float16)  # random init
+    zip_path = local(hub.root, DREAMSIM_URLS["open_clip_vitb32"])
+    zip_path.parent.mkdir(parents=True)
+    zip_path.write_bytes(_zip_flat(published))
+    params = {"dreamsim_type": "open_clip_vitb32", "aligned": True}
+    entry = _quiet("dreamsim", params, wsettings, mirror=hub.url).entries[0]   # dreamsim(...) downloads + loads
+    folder = wsettings.weights_dir / "dreamsim"
+    backbone = folder / "open_clip_vitb32_pretrain.pth.tar"
+    assert entry["action"] == "downloaded" and backbone.read_bytes() == (published / backbone.name).read_bytes()
+    assert not (folder / "pretrained.zip").exists()
     from bench.images import build_image_model
 
-    model = build_image_model("dreamsim", params, wsettings)
-    assert entry["action"] == "already present" and entry["checksum"] == model.weights_checksum()
-    backbone = wsettings.weights_dir / "dreamsim/open_clip_vitb32_pretrain.pth.tar"
-    original = backbone.read_bytes()
-    backbone.write_bytes(original[:-4] + b"\0\0\0\0")
-    with pytest.raises(ConfigError, match="cannot redirect"):          # would refetch; dreamsim's hosts are fixed
-        _quiet("dreamsim", params, wsettings, mirror="http://127.0.0.1:9")
-    assert backbone.read_bytes() == original[:-4] + b"\0\0\0\0"       # nothing lost
+    assert entry["checksum"] == build_image_model("dreamsim", params, wsettings).weights_checksum()
+    hub.log.clear()
+    assert _quiet("dreamsim", params, wsettings, mirror=hub.url).entries[0]["action"] == "already present"
+    assert hub.log == []
+    backbone.write_bytes(backbone.read_bytes()[:-4] + b"\0\0\0\0")           # wrong checksum -> fetched again
+    assert _quiet("dreamsim", params, wsettings, mirror=hub.url).entries[0]["action"] == "re-downloaded"
+    assert backbone.read_bytes() == (published / backbone.name).read_bytes()
+    backbone.write_bytes(b"broken")
+    hub.faults["/" + str(zip_path.relative_to(hub.root))] = {"status": 404}
+    with pytest.raises(DownloadError, match="do not match the recorded checksum"):
+        _quiet("dreamsim", params, wsettings, mirror=hub.url)
+    assert backbone.read_bytes() == b"broken"                                   # put back, nothing lost
+
+
+def _zip_flat(folder):
+    """dreamsim's release zips hold the checkpoint files and the *_lora/ folder at their top level."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(f, f.relative_to(folder).as_posix())
+    return buf.getvalue()
 
 
 def test_metric_extractor_files(hub, wsettings):

@@ -13,7 +13,7 @@ import pytest
 from bench.errors import RecordError
 from bench.leaderboard import build_site, load_reported
 from bench.leaderboard.data import assemble, check_records, fmt_pm, metric_label, slugify
-from bench.leaderboard.reported import REPORTED_DIR, reported_for_task
+from bench.leaderboard.reported import REPORTED_DIR, reported_for_task, reported_mismatches
 from bench.leaderboard.templates import TEMPLATES
 from bench.records.schema import Record
 from bench.stats.tiers import assign_tiers
@@ -167,10 +167,18 @@ def test_reported_numbers_keep_provenance_and_map_to_tasks():
     assert first.label == "reported in AlignVis (Rajabi et al. 2025 (ICML)), Table 1"
     assert first.value_text == "39.51" and first.spread_text == "1.42"
     assert any(r.spread_text == "1.80" for r in rows)                 # trailing zeros as printed
-    real = task_spec()
+    # AlignVis ranks by Pearson r: its figures attach to the AlignVis variant (similarity: pearson),
+    # not to the cosine default, which lists them as not comparable (issue #18).
+    default = task_spec()
+    assert reported_for_task(rows, default) == []
+    (mismatch,) = reported_mismatches(rows, default)
+    assert mismatch.n_rows == 48 and mismatch.reasons == ("similarity: paper pearson, task cosine",)
+    real = task_spec("things-eeg2-retrieval-200-alignvis")
     matched = reported_for_task(rows, real)
     assert len(matched) == 48 and {r.table for r in matched} == {"Table 1"}
-    assert reported_for_task(rows, {**real, "variant": "atm-single-trial"}) == []
+    assert all(r.protocol.similarity == "pearson" and r.protocol.selection == "validation" for r in matched)
+    single = {**real, "dataset": {**real["dataset"], "train_repetitions": "single"}}
+    assert reported_for_task(rows, single) == []
     assert reported_for_task(rows, {**real, "dataset": {**real["dataset"], "source": "simulated"}}) == []
     loso = {**real, "scheme": "leave-one-subject-out"}
     assert {r.table for r in reported_for_task(rows, loso)} == {"Table 2", "Table 6"}

@@ -90,7 +90,13 @@ def test_pooled_task_pairs_over_seeds_and_separates_60_percent_from_chance():
     # the pooled SE is across seeds (there is one split)
     s = {x.submission: x for x in summarise(recs, "top1")}["good"]
     assert s.pair_by == "seeds" and s.se == pytest.approx(stats.sem(good), rel=1e-10)
-    assert "pooled design: paired over 5 matched seeds" in comparison_text(c)
+    text = comparison_text(c)
+    assert "pooled design: paired over 5 matched seeds" in text
+    boot = stats.bootstrap((d,), np.mean, n_resamples=1000, method="BCa", rng=np.random.default_rng(0))
+    ci = boot.confidence_interval
+    assert (c.ci_low, c.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert f"95% BCa bootstrap CI [{ci.low:+.4f}, {ci.high:+.4f}]" in text
+    assert f"t={ref.statistic:.3f} p={ref.pvalue:.4g}" in text and f"d_z={d.mean() / d.std(ddof=1):.3f}" in text
 
 
 # ---- finding 2: a constant difference is decisive; identical values tie -----------------------------

@@ -80,14 +80,15 @@ def _compare_and_pages(settings, task_name: str, a: str, b: str, tmp_path: Path)
 
 
 def test_real_tasks_attach_the_papers_numbers():
-    """The three real tasks are matched with the AlignVis rows (MEG Table 3, NSD, cross-subject Table 2)."""
+    """The AlignVis variants of the three real tasks are matched with the AlignVis rows (MEG Table 3, NSD,
+    cross-subject Table 2): AlignVis ranks by Pearson r, so its rows sit beside the Pearson variants."""
     rows = load_reported()
-    for name, needle in (("things-meg-retrieval-200", "things-meg"), ("nsd-retrieval", "nsd-fmri"),
-                         ("things-eeg2-cross-subject", "cross-subject")):
+    for name, needle in (("things-meg-retrieval-200-alignvis", "things-meg"), ("nsd-retrieval-alignvis", "nsd-fmri"),
+                         ("things-eeg2-cross-subject-alignvis", "cross-subject")):
         spec = load_task(name).spec.model_dump(mode="json")
         matched = reported_for_task(rows, spec)
         assert matched and all(needle in r.task_text for r in matched), name
-    within = reported_for_task(rows, load_task("things-eeg2-retrieval-200").spec.model_dump(mode="json"))
+    within = reported_for_task(rows, load_task("things-eeg2-retrieval-200-alignvis").spec.model_dump(mode="json"))
     assert not any("cross-subject" in r.task_text for r in within)
 
 
