@@ -15,7 +15,9 @@ From Python (the server is its own process group; ``stop`` ends it by PID, SIGTE
 ``proxy_artifacts=True`` (default) serves artifacts through the server (``--artifacts-destination``),
 so clients on other machines need no access to the artifact folder; ``False`` gives the server a
 ``--default-artifact-root`` that clients write to directly (fine on one machine or a shared disk).
-A PostgreSQL backend is just another ``backend_uri`` (``postgresql://user:pw@host/db``; needs psycopg2).
+A PostgreSQL backend is just another ``backend_uri`` (``postgresql://user:pw@host/db``; psycopg 3, the
+``postgres`` extra): that pairing -- PostgreSQL behind a server with proxied artifacts -- is the
+recommended lab setup (README, "Lab setup"). Messages and logs show the backend URI redacted.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import RecordError
+from bench.records import uris
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,6 +126,8 @@ def start_mlflow_server(backend_uri: str, artifact_root: str | Path, port: int |
     artifact_root = Path(artifact_root).resolve()
     artifact_root.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path) if log_path else artifact_root.parent / f"mlflow-server-{port}.log"
+    if uris.kind(backend_uri) == "postgresql":
+        backend_uri = uris.normalise(backend_uri, what="backend store", field="backend_uri")
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
            "--host", host, "--port", str(port), "--workers", str(workers)]
     if proxy_artifacts:
@@ -138,14 +143,15 @@ def start_mlflow_server(backend_uri: str, artifact_root: str | Path, port: int |
     while time.monotonic() < deadline:
         if process.poll() is not None:
             server.stop()
-            raise RecordError(f"mlflow server exited with code {process.returncode}:\n{server.log_tail()}",
+            raise RecordError(f"mlflow server exited with code {process.returncode}:\n"
+                              f"{uris.scrub(server.log_tail(), backend_uri)}",
                               where=log_path, fix="check the backend URI and that the port is free")
         if healthy(server.uri):
             return server
         time.sleep(0.5)
     server.stop()
     raise RecordError(f"mlflow server did not answer {server.uri}/health within {timeout:.0f} s:\n"
-                      f"{server.log_tail()}", where=log_path, fix="see the log; raise the timeout on a slow machine")
+                      f"{uris.scrub(server.log_tail(), backend_uri)}", where=log_path, fix="see the log; raise the timeout on a slow machine")
 
 
 __all__ = ["MlflowServer", "free_port", "healthy", "start_mlflow_server"]

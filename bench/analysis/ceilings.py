@@ -24,7 +24,8 @@ images (chance 1 / images). A model scoring above it is possible in principle (i
 no measurement noise) and is reported as a fraction above 1, not hidden.
 
 References: split-half reliability with Spearman-Brown-style extrapolation in the number of trials
-(Spearman 1910, Brown 1910); m-alternative identification (Green & Swets 1966); noise ceilings of representational and identification analyses
+(Spearman 1910, Brown 1910); m-alternative identification (Green & Swets 1966); noise ceilings of
+representational and identification analyses
 (Nili et al. 2014 PLoS Comput Biol; Lage-Castellanos et al. 2019 PLoS Comput Biol).
 """
 

@@ -1,8 +1,9 @@
 """Factorial analysis of a task's entries: encoder x image model (or any factor read from the submissions).
 
 The complete entries of a task are cells of a design over factors read from each submission
-(:func:`factor_value`): ``encoder`` and ``image_model`` are the plug-in names (a submission tag of the
-same name takes precedence), any other factor is a submission tag (e.g. ``alignment``). The response
+(:func:`factor_value`): ``encoder`` and ``image_model`` are the plug-in names, any other factor is a
+submission tag (e.g. ``alignment``: ``dreamsim`` vs ``none`` separates an aligned image model from its
+un-aligned backbone, which share the plug-in name). The response
 of one cell for one *block* is the entry's score there: per subject, the mean over seeds (within-subject
 and LOSO tasks), or per seed for pooled tasks (one split: seeds are the repeated unit, as in
 :mod:`bench.stats.design`).
@@ -47,15 +48,13 @@ PLUGIN_FACTORS = ("encoder", "image_model")
 
 
 def factor_value(submission_spec: dict[str, Any], factor: str) -> str | None:
-    """The level of ``factor`` for a submission: its tag of that name, else (encoder, image_model) the
-    plug-in name; None when the submission does not say."""
-    tags = submission_spec.get("tags") or {}
-    if factor in tags and tags[factor] is not None:
-        return str(tags[factor])
+    """The level of ``factor`` for a submission: the plug-in name for ``encoder`` and ``image_model``,
+    else the submission's tag of that name; None when the submission does not say."""
     if factor in PLUGIN_FACTORS:
         block = submission_spec.get(factor) or {}
         return str(block["name"]) if isinstance(block, dict) and block.get("name") else None
-    return None
+    tags = submission_spec.get("tags") or {}
+    return str(tags[factor]) if tags.get(factor) is not None else None
 
 
 def default_metric(records: Sequence[Record]) -> str:

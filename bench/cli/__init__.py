@@ -21,7 +21,8 @@ from bench.errors import BenchError
 app = typer.Typer(help="brainvis-bench: benchmark visual decoding from brain signals.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-_COMMAND_MODULES = ("validate", "data", "embed", "evaluate", "results", "leaderboard", "tune", "listing", "download", "store")
+_COMMAND_MODULES = ("validate", "data", "embed", "evaluate", "results", "leaderboard", "tune", "listing", "download", "store",
+                    "analyze")
 
 
 def _show_version(value: bool) -> None:

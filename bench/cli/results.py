@@ -104,38 +104,61 @@ def _as_dict(result) -> dict:
 
 
 def print_results(settings, snapshot, tasks, metric: str, fmt: str) -> None:
-    """The ``bench results`` output: one row per entry; conflicts and missing units flagged with the fix."""
+    """The ``bench results`` output: one row per entry; failed, never-run and conflicting units told apart,
+    entries that only failed listed as failed attempts, each with what to do."""
     import pandas as pd
 
     from bench.stats import summarise
-    from bench.stats.entries import conflict_message
+    from bench.stats.entries import conflict_message, failed_attempts
     from bench.stats.report import strict_json
 
     records = [r for t in (tasks or [None]) for r in load_records(settings, snapshot, t)]
     summaries = summarise(records, metric)
+    attempts = failed_attempts(records)
     if fmt == "json":
-        typer.echo(strict_json([s.to_dict() for s in summaries]))
+        rows = [{**s.to_dict(), "status": _status(s)} for s in summaries]
+        rows += [{"metric": metric, "mean": None, "se": None, "n_subjects": 0, "n_seeds": 0, "n_units": 0,
+                  "complete": False, **a.to_dict()} for a in attempts]
+        typer.echo(strict_json(rows))
         return
     rows = [{"task": s.task, "submission": s.submission, metric: s.mean, "se": s.se, "se over": s.pair_by,
-             "subjects": s.n_subjects, "seeds": s.n_seeds, "units": s.n_units, "complete": _status(s)}
+             "subjects": s.n_subjects, "seeds": s.n_seeds, "units": s.n_units, "status": _status(s)}
             for s in summaries]
+    rows += [{"task": a.task, "submission": a.submission, metric: float("nan"), "se": float("nan"), "se over": "",
+              "subjects": 0, "seeds": 0, "units": 0, "status": f"failed attempt ({a.n_failed} failed)"}
+             for a in attempts]
     frame = pd.DataFrame(rows)
     if fmt == "csv":
         typer.echo(frame.to_csv(index=False))
         return
     if frame.empty:
-        typer.echo("no finished records")
+        typer.echo("no records")
         return
     typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for s in summaries:
         per = "  ".join(f"{k}: {m:.3f}±{(0 if n < 2 else sd):.3f} (n={n})" for k, (m, sd, n) in s.per_subject.items())
         typer.echo(f"  {s.submission} per subject (mean±std over seeds): {per}")
     for s in summaries:
+        if s.failed:
+            shown = "; ".join(f"{sp}/seed{sd}: {err}" for sp, sd, err in s.failed[:5])
+            more = f" (and {len(s.failed) - 5} more)" if len(s.failed) > 5 else ""
+            typer.echo(f"FAILED {s.task} / {s.submission}: {len(s.failed)} unit(s) failed: {shown}{more}; "
+                       f"re-run `bench evaluate` to retry them")
+        if s.missing:
+            typer.echo(f"NOT RUN {s.task} / {s.submission}: {len(s.missing)} unit(s) never run: "
+                       + ", ".join(f"{sp}/seed{sd}" for sp, sd in s.missing[:8])
+                       + (" ..." if len(s.missing) > 8 else ""))
         if s.conflicts:
             typer.echo(f"CONFLICT {s.task} / {s.submission}: {conflict_message(s.conflicts)}")
+    for a in attempts:
+        errors = "; ".join(f"{n} × {e}" for e, n in a.errors[:3])
+        typer.echo(f"FAILED ATTEMPT {a.task} / {a.submission}: no unit finished ({a.n_failed} failed): {errors}")
 
 
 def _status(s) -> str:
-    if s.conflicts:
-        return f"no ({len(s.conflicts)} conflicting" + (f", {len(s.missing)} missing)" if s.missing else ")")
-    return "yes" if s.complete else f"no ({len(s.missing)} missing)"
+    """'complete', or what keeps the entry from it: conflicting, failed and never-run units."""
+    if s.complete:
+        return "complete"
+    parts = [f"{len(s.conflicts)} conflicting" if s.conflicts else "", f"{len(s.failed)} failed" if s.failed else "",
+             f"{len(s.missing)} never run" if s.missing else ""]
+    return "incomplete (" + ", ".join(p for p in parts if p) + ")"

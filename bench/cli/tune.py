@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
                                     "or journal:PATH (default: sqlite:///./optuna.db)"),
         study_name: Optional[str] = typer.Option(None, "--study-name",
                                                  help="default <submission>__<task>; the same name resumes"),
-        n_jobs: int = typer.Option(1, "--n-jobs", help="worker processes running trials concurrently"),
+        n_jobs: int = typer.Option(1, "--n-jobs", help="worker processes running trials concurrently (more "
+                                                       "`bench tune` commands, on any machine, may join the study)"),
         pruner: Optional[str] = typer.Option(None, "--pruner",
                                              help="median, percentile or none (default: the space's, else median)"),
         seed: int = typer.Option(0, "--seed", help="sampler seed"),
@@ -52,11 +53,16 @@ def register(app: typer.Typer) -> None:
         result = tune(str(submission), task, space, trials=trials, settings=settings, storage=storage,
                       study_name=study_name, n_jobs=n_jobs, pruner=pruner, seed=seed, subject=subject,
                       tune_seed=tune_seed, out=out)
-        typer.echo(result.summary())
+        from bench.records.uris import scrub
+
+        def clean(text: str) -> str:  # no password of either store, whatever a driver put in a message
+            return scrub(scrub(text, storage or ""), settings.tracking_uri)
+
+        typer.echo(clean(result.summary()))
         for err in result.worker_errors:
-            typer.secho(f"worker failed: {err}", fg=typer.colors.RED, err=True)
+            typer.secho(f"worker failed: {clean(err)}", fg=typer.colors.RED, err=True)
         if result.trial_errors:
-            typer.secho(f"{len(result.trial_errors)} trial(s) failed; the first: {result.trial_errors[0]}",
-                        fg=typer.colors.YELLOW, err=True)
+            typer.secho(f"{len(result.trial_errors)} trial(s) of this invocation failed; the first: "
+                        f"{clean(result.trial_errors[0])}", fg=typer.colors.YELLOW, err=True)
         if result.worker_errors:
             raise typer.Exit(code=1)

@@ -179,7 +179,8 @@ def plugin_signature(registry: Any, name: str, exclude: Iterable[str]) -> Signat
 
 
 # ---------------------------------------------------------------------- specs
-def _component(spec: Any, which: str) -> tuple[Any, tuple[str, ...]]:
+def _component(which: str) -> tuple[Any, tuple[str, ...]]:
+    """(registry, constructor names that are not plug-in parameters) of a submission component."""
     if which == "encoder":
         from bench.encoders import ENCODERS
 
@@ -191,7 +192,7 @@ def _component(spec: Any, which: str) -> tuple[Any, tuple[str, ...]]:
 
 def component_signature(name: str, which: str) -> Signature | None:
     """Signature of the ``which`` ("encoder" | "image_model") plug-in ``name``; None if unknown."""
-    registry, exclude = _component(None, which)
+    registry, exclude = _component(which)
     try:
         return plugin_signature(registry, name, exclude)
     except RegistryError:

@@ -50,7 +50,8 @@ unpickling. The error says how to convert a *trusted* file once.
 
 **Recording order.** Rows carry their position in the file's ``dataset`` list
 (:meth:`ImageNetEEG.list_index`); within a subject the published list is in recording order, which
-the temporal-adjacency control uses as presentation order.
+the design check of :mod:`bench.tasks.controls` uses as presentation order (and which matches rows of
+the raw file to the band-passed files' rows for the block-signature probes).
 
 **Fixations** (saliency task), ``fixations/fixations.csv``, one row per fixation::
 

@@ -377,8 +377,8 @@ class ThingsEEG2(BrainDataset):
                 owner.append(row)
         if missing:
             simulated = (self.root / "simulation.json").is_file()
-            fix = ("this simulated dataset predates the simulator's object_images/: delete the folder and run "
-                   "again (it is re-simulated)" if simulated else
+            fix = ("a simulated dataset written before the simulator wrote object_images/ lacks them all: delete "
+                   "the folder and run again (it is re-simulated); otherwise restore the folders listed" if simulated else
                    f"unpack the THINGS images database (https://osf.io/jum2f/) as {OBJECT_IMAGES}/<concept>/"
                    "<file>.jpg under the data root, or use 'gallery: stimulus'")
             raise DataError(f"concept-centre gallery: {len(missing)} of {len(images)} {part} concepts have no "

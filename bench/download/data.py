@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import glob
 import shutil
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from bench.download.archives import unpack
-from bench.download.http import DownloadError, Expected, download, session
+from bench.download.http import DownloadError, Expected, Fetched, download, session
 from bench.download.manifest import Manifest
 from bench.download.resolve import Resolver
 from bench.download.sources import Item, Manual, Source, find_source
@@ -87,8 +88,6 @@ def _present(item: Item, manifest: Manifest, resolver: Resolver, verify: bool) -
         elif exp.sha256 and record["sha256"] != exp.sha256:
             problems.append(f"{item.dest}: sha256 differs from the one {exp.origin}")
         elif exp.md5:
-            import hashlib
-
             h = hashlib.md5()
             with path.open("rb") as fh:
                 while chunk := fh.read(1 << 22):
@@ -188,8 +187,12 @@ def _download_items(source: Source, items: list[Item], root: Path, report: Downl
         known = manifest.remote.get(res.url)
         if exp.sha256 is None and exp.md5 is None and known:
             exp = Expected(size=known["size"], sha256=known["sha256"], origin="recorded on first download")
-        fetched = download(res.url, root / item.dest, exp, mirror=mirror, http=http, progress=progress,
-                           desc=item.dest)
+        fetched = _complete_archive(root / item.dest, exp) if item.unpack is not None else None
+        if fetched is None:
+            fetched = download(res.url, root / item.dest, exp, mirror=mirror, http=http, progress=progress,
+                               desc=item.dest)
+        else:
+            echo(f"{item.dest}: complete archive already here (a run stopped before unpacking it); unpacking")
         report.transferred += fetched.transferred
         if exp.sha256 is None and exp.md5 is None and res.url not in manifest.remote:
             manifest.record_remote(res.url, fetched.size, fetched.sha256)
@@ -214,6 +217,22 @@ def _download_items(source: Source, items: list[Item], root: Path, report: Downl
                 f"{step.title}: missing {', '.join(missing)}\n"
                 + step.instructions.format(root=root, data_root=Path(data_root).expanduser()))
     return report
+
+
+def _complete_archive(path: Path, exp: Expected) -> Fetched | None:
+    """``path`` as a finished download when it matches the expected checksum (else None: fetch it)."""
+    if not path.is_file() or not (exp.sha256 or exp.md5):
+        return None
+    if exp.size is not None and path.stat().st_size != exp.size:
+        return None
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            sha.update(chunk)
+            md5.update(chunk)
+    if (exp.sha256 and sha.hexdigest() != exp.sha256) or (exp.md5 and md5.hexdigest() != exp.md5):
+        return None
+    return Fetched(path, path.stat().st_size, sha.hexdigest(), 0)
 
 
 def list_sources() -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,12 @@ def session():
     return s
 
 
+def _reason(exc: Exception) -> str:
+    """A connection error's gist (``[Errno 111] Connection refused``), not urllib3's whole chain."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
+    return f"{type(exc).__name__}: " + (found.group(0).strip() if found else str(exc)[:200])
+
+
 def _where(url: str, asked: str) -> str:
     return url if asked == url else f"{url} (asked as {asked})"
 
@@ -103,7 +110,7 @@ def get_json(url: str, *, mirror: str | None = None, http=None) -> Any:
     try:
         r = http.get(asked, timeout=TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise DownloadError(f"cannot reach {_where(url, asked)}: {type(exc).__name__}: {exc}",
+        raise DownloadError(f"cannot reach {_where(url, asked)}: {_reason(exc)}",
                             fix="check the network (or the --mirror address) and re-run") from None
     if r.status_code >= 400:
         raise http_error(url, asked, r.status_code, r.reason or "")
@@ -116,14 +123,34 @@ def get_json(url: str, *, mirror: str | None = None, http=None) -> Any:
                                 "or place the files by hand") from None
 
 
-def _hash_prefix(path: Path, hashers: list) -> int:
-    n = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            for h in hashers:
-                h.update(chunk)
-            n += len(chunk)
-    return n
+class _Digest:
+    """SHA-256 (and MD5) of the bytes of the ``.part`` file, kept in step with what is written."""
+
+    def __init__(self, md5: bool) -> None:
+        self.with_md5 = md5
+        self.reset()
+
+    def reset(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5() if self.with_md5 else None
+        self.n = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.md5 is not None:
+            self.md5.update(chunk)
+        self.n += len(chunk)
+
+    def sync(self, part: Path) -> None:
+        """Hash ``part`` from its start unless the digest already covers exactly its bytes."""
+        size = part.stat().st_size if part.exists() else 0
+        if self.n == size:
+            return
+        self.reset()
+        if size:
+            with part.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    self.update(chunk)
 
 
 def _progress(total: int | None, initial: int, desc: str, enabled: bool):
@@ -134,12 +161,14 @@ def _progress(total: int | None, initial: int, desc: str, enabled: bool):
                 disable=not enabled, dynamic_ncols=True, leave=True)
 
 
-def _attempt(url: str, asked: str, part: Path, expected: Expected, http, progress: bool, desc: str) -> int:
+def _attempt(url: str, asked: str, part: Path, expected: Expected, http, progress: bool, desc: str,
+             digest: _Digest) -> int:
     """One GET (resuming ``part``); returns bytes received. Raises requests errors on a dropped connection."""
     have = part.stat().st_size if part.exists() else 0
     if expected.size is not None and have > expected.size:
         part.unlink()
         have = 0
+    digest.sync(part)
     if expected.size is not None and have == expected.size and have > 0:
         return 0
     headers = {"Accept-Encoding": "identity"}
@@ -158,12 +187,15 @@ def _attempt(url: str, asked: str, part: Path, expected: Expected, http, progres
             start = r.headers.get("Content-Range", "").split(" ")[-1].split("-")[0]
             if start.isdigit() and int(start) != have:
                 have, mode = 0, "wb"
+        if mode == "wb":
+            digest.reset()
         length = r.headers.get("Content-Length")
         total = expected.size if expected.size is not None else (have + int(length) if length else None)
         with part.open(mode) as fh, _progress(total, have, desc, progress) as bar:
             for chunk in r.iter_content(NET_CHUNK):
                 if chunk:
                     fh.write(chunk)
+                    digest.update(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
     return got
@@ -183,15 +215,16 @@ def download(url: str, dest: Path, expected: Expected = Expected(), *, mirror: s
     transferred = 0
     for round_ in range(2):        # the second round only after a checksum mismatch (fresh download)
         failures = 0
+        digest = _Digest(md5=bool(expected.md5))   # hashed while written: no second pass over the file
         while True:
             try:
-                transferred += _attempt(url, asked, part, expected, http, progress, desc)
+                transferred += _attempt(url, asked, part, expected, http, progress, desc, digest)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 failures += 1
                 if failures > retries:
                     have = part.stat().st_size if part.exists() else 0
                     raise DownloadError(
-                        f"connection to {_where(url, asked)} failed {failures} times ({type(exc).__name__}); "
+                        f"connection to {_where(url, asked)} failed {failures} times ({_reason(exc)}); "
                         f"{have} bytes kept in {part}",
                         fix="re-run the same command: the download resumes from there") from None
                 time.sleep(min(2 ** (failures - 1), 10) * 0.1)
@@ -204,16 +237,16 @@ def download(url: str, dest: Path, expected: Expected = Expected(), *, mirror: s
                                         fix="re-run the same command: the download resumes from there")
                 continue
             break
-        hashers = [hashlib.sha256()] + ([hashlib.md5()] if expected.md5 else [])
-        size = _hash_prefix(part, hashers)
-        sha = hashers[0].hexdigest()
+        digest.sync(part)   # a no-op unless the file changed behind our back
+        size = digest.n
+        sha = digest.sha256.hexdigest()
         problems = []
         if expected.size is not None and size != expected.size:
             problems.append(f"size {size} != expected {expected.size}")
         if expected.sha256 and sha != expected.sha256.lower():
             problems.append(f"sha256 {sha} != expected {expected.sha256}")
-        if expected.md5 and hashers[1].hexdigest() != expected.md5.lower():
-            problems.append(f"md5 {hashers[1].hexdigest()} != expected {expected.md5}")
+        if expected.md5 and digest.md5.hexdigest() != expected.md5.lower():
+            problems.append(f"md5 {digest.md5.hexdigest()} != expected {expected.md5}")
         if not problems:
             os.replace(part, dest)
             return Fetched(dest, size, sha, transferred)

@@ -256,7 +256,7 @@ IMAGENET_EEG_MANUAL = Manual(
 
 # ---------------------------------------------------------------------------------------- NSD
 MINDEYE2_REPO = "pscotti/mindeyev2"
-NSD_BUCKET = "https://natural-scenes-dataset.s3.amazonaws.com"
+NSD_BUCKET = "https://natural-scenes-dataset.s3-us-east-2.amazonaws.com"
 NSD_TERMS = (
     "NSD is shared under the Natural Scenes Dataset Terms and Conditions: fill in the data access\n"
     "agreement at https://naturalscenesdataset.org (\"Get the data\") before downloading. The MindEye2\n"
@@ -302,10 +302,13 @@ PROVENANCE: dict[str, str] = {
         "https://tinyurl.com/eeg-visual-classification' (a Google Drive folder; no per-file addresses or "
         "checksums published)."),
     "nsd": (
-        "MindEye2 release huggingface.co/datasets/pscotti/mindeyev2 (betas_all_subjXX_fp32_renorm.hdf5, "
-        "shared1000.npy, coco_images_224_float16.hdf5: file names as bench/data/nsd.py reads them), NSD "
-        "behaviour tables from NSD's bucket s3://natural-scenes-dataset (nsddata/ppdata/subjXX/behav/"
-        "responses.tsv). Terms: naturalscenesdataset.org data access agreement."),
+        "MindEye2 release huggingface.co/datasets/pscotti/mindeyev2, top-level files betas_all_subj01_fp32_renorm"
+        ".hdf5, coco_images_224_float16.hdf5, shared1000.npy (MindEye2 README: hf_hub_download(repo_id="
+        "'pscotti/mindeyev2', filename=..., repo_type='dataset'); the names bench/data/nsd.py reads). NSD "
+        "behaviour tables from NSD's public bucket (https://natural-scenes-dataset.s3-us-east-2.amazonaws.com/"
+        "nsddata/..., the address form NSD users fetch nsd_expdesign.mat from) at nsddata/ppdata/subjXX/behav/"
+        "responses.tsv: no checksum published, recorded on first download. Terms: naturalscenesdataset.org "
+        "data access agreement."),
 }
 
 SOURCES: tuple[Source, ...] = (

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -158,9 +159,10 @@ def torch_hub_downloads(mirror: str | None, progress: bool) -> Iterator[None]:
     import torch.hub as hub
 
     saved = (hub.download_url_to_file, hub._validate_not_a_forked_repo)
+    show = progress
 
-    def fetch(url: str, dst: str, hash_prefix: str | None = None, progress_: bool = True) -> None:
-        fetched = download(url, Path(dst), Expected(origin="none published"), mirror=mirror, progress=progress,
+    def fetch(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        fetched = download(url, Path(dst), Expected(origin="none published"), mirror=mirror, progress=show,
                            desc=Path(dst).name)
         if hash_prefix and not fetched.sha256.startswith(hash_prefix):
             fetched.path.unlink()
@@ -188,7 +190,9 @@ def _fetch_dreamsim(model, mirror: str | None, progress: bool) -> None:
         import torch.hub
 
         saved_hub_dir = torch.hub.get_dir()
-        with torch_hub_downloads(mirror, progress), contextlib.redirect_stdout(io.StringIO()):
+        with torch_hub_downloads(mirror, progress), contextlib.redirect_stdout(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
             dreamsim(pretrained=True, device="cpu", cache_dir=str(folder), dreamsim_type=model.dreamsim_type)
         (folder / "pretrained.zip").unlink(missing_ok=True)   # dreamsim leaves its zip behind
     except DownloadError:

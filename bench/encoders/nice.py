@@ -24,16 +24,21 @@ Speed reformulation. Three implementations of the same function with the same pa
   (divided by 51) at stride 5 -- a third of the composed kernel's multiply-adds.
 
 ``composed`` and ``fast`` run channels-last GEMMs: the input is read as windows (B, J, C, K) (one
-strided copy), the temporal kernel is one matmul to (B, J, C, 40); BatchNorm runs over the 40
-features of that layout; the (C, 1) spatial convolution is one matmul (B*J, C*40) @ (C*40, 40)
-and the 1x1 convolution a (40, 40) matmul: no NCHW convolution, no pooling pass, no permute
-copy, and the largest intermediate, (B*J*C, 40), is 5.4x smaller than the literal (B, 40, C, T-24)
-convolution output. ELU is a small autograd function (saves its output; ``max(x, exp(min(x,0))-1)``,
-3x faster than torch's ELU kernel on the CPU, see ``ops.py``); BatchNorm sees a channels-last
-(N, 40, 1, 1) view (the fast CPU kernel). Dropout masks are drawn in another order than the
-literal ops, nothing else differs. ``ci/bench_training.py`` measures all of them (and channels-last, composed-NCHW and
-``torch.compile`` variants): on 2 CPU cores ``fast`` trains NICE about 4-5x faster per step than
-``literal``.
+strided copy), the temporal kernel is one matmul to (B, J, C, 40); the (C, 1) spatial convolution
+is one matmul (B*J, C*40) @ (C*40, 40) and the 1x1 convolution a (40, 40) matmul: no NCHW
+convolution, no pooling pass, no permute copy, and the largest intermediate, (B*J*C, 40), is 5.4x
+smaller than the literal (B, 40, C, T-24) convolution output.
+
+The first BatchNorm is folded into the temporal GEMM (``ops.linear_batchnorm_elu``, exact): its
+batch statistics follow from the windows' (K+1)^2 second-moment matrix, so the GEMM writes the
+normalised features directly and ELU runs in place on them; backward needs the ELU derivative, one
+weight-gradient GEMM (two more for the input gradient, ATM-S) and (40, K)-sized algebra -- no pass
+over the 46 MB activation for statistics, normalisation or the BatchNorm backward. The running
+statistics are updated as ``BatchNorm2d`` does. ``fold_batchnorm = False`` runs the unfolded ops.
+The spatial weight is used as a transposed contiguous matrix (its gradient GEMM is then 2x faster
+on the CPU); the box sum and the window view have gradients written as their adjoints (``ops.py``).
+Dropout masks are drawn in another order than the literal ops (``ops.dropout``), nothing else
+differs. ``ci/bench_training.py`` measures ``fast`` against ``literal`` and the machine's floors.
 """
 
 from __future__ import annotations

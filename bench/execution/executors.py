@@ -16,6 +16,7 @@ segfault, lost node) becomes a failed record here. The other units go on.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any, Callable, Iterator
@@ -62,6 +63,13 @@ def local_executor(units: "list[PlannedUnit] | Feed", settings: Settings, progre
 def _pool_init(threads: int) -> None:
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)
+    try:  # Linux: a worker dies with its driver (kill -9 of `bench evaluate` leaves no orphan training on)
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
     import torch
 
     torch.set_num_threads(threads)
@@ -146,13 +154,40 @@ def _run_unit(planned: PlannedUnit, settings: Settings) -> Record:
     return execute_unit(planned, settings, progress=False)
 
 
-def explain_join_failure(address: str, exc: BaseException) -> ConfigError:
-    """The error for a refused ``ray.init(address=...)``, naming the real cause."""
+@contextlib.contextmanager
+def _stderr_copy() -> Iterator[list[str]]:
+    """Capture file descriptor 2 (Ray's C++ client logs the real cause of a refused join there only),
+    then write it through to the real stderr; yields a list that holds the text afterwards."""
+    import sys
+    import tempfile
+
+    out: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            data = tmp.read()
+            out.append(data.decode(errors="replace"))
+            if data:
+                os.write(2, data[-20000:])
+
+
+def explain_join_failure(address: str, exc: BaseException, log: str = "") -> ConfigError:
+    """The error for a refused ``ray.init(address=...)``, naming the real cause (from the exception or
+    the client's own log lines)."""
     text = f"{type(exc).__name__}: {exc}"
-    low = text.lower()
-    if "auth" in low or "token" in low:
+    low = (text + "\n" + log).lower()
+    if "invalidauthtoken" in low or "unauthenticated" in low or "authentication" in low:
         return ConfigError(
-            f"the Ray cluster at '{address}' refused this process: token authentication failed ({text.splitlines()[0][:300]})",
+            f"the Ray cluster at '{address}' refused this process: its authentication token is missing or wrong "
+            f"(InvalidAuthToken; {text.splitlines()[0][:200]})",
             field="--ray-address",
             fix="copy the head node's token (`ray get-auth-token` on the head) into RAY_AUTH_TOKEN (or the file "
                 "~/.ray/auth_token, or a file named by RAY_AUTH_TOKEN_PATH) on this machine and set RAY_AUTH_MODE=token; "
@@ -182,14 +217,16 @@ def _connect(ray, address: str | None, init_kwargs: dict[str, Any]) -> bool:
     host = address.split("://")[-1].rsplit(":", 1)[0]
     if not address.startswith("ray://") and host in ("127.0.0.1", "localhost"):
         kwargs.setdefault("_node_ip_address", "127.0.0.1")  # a loopback head: find its raylet on loopback
+    captured: list[str] = []
     try:
-        ray.init(address=address, **kwargs)
-    except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError ...
+        with _stderr_copy() as captured:
+            ray.init(address=address, **kwargs)
+    except Exception as exc:  # ConnectionError (an auth refusal looks like one), RuntimeError ...
         try:
             ray.shutdown()
         except Exception:
             pass
-        raise explain_join_failure(address, exc) from None
+        raise explain_join_failure(address, exc, "".join(captured)) from None
     return True
 
 

@@ -164,7 +164,9 @@ def how_to_open_clip(model: str, tag: str, dest: Path) -> str:
         hub = (cfg.get("hf_hub") or "").rstrip("/")
     except Exception:  # pragma: no cover - open_clip missing is reported elsewhere
         cfg = {}
-    text = ("  python -c \"import open_clip, os; from safetensors.torch import save_file; "
+    text = (f"  bench weights download open_clip --param model={model} --param pretrained={tag} "
+            f"--weights-dir {Path(dest).parents[2]}\n  or: "
+            "python -c \"import open_clip, os; from safetensors.torch import save_file; "
             f"m = open_clip.create_model('{model}', pretrained='{tag}'); "
             f"os.makedirs('{dest}', exist_ok=True); "
             f"save_file({{k: v.contiguous() for k, v in m.state_dict().items()}}, "
@@ -177,7 +179,8 @@ def how_to_open_clip(model: str, tag: str, dest: Path) -> str:
 
 def how_to_timm(name: str, dest: Path, hf_hub_id: str | None = None) -> str:
     """Exact commands that produce ``dest/model.safetensors`` for a timm model."""
-    text = ("  python -c \"import timm, os; from safetensors.torch import save_file; "
+    text = (f"  bench weights download timm --param model={name} --weights-dir {Path(dest).parents[1]}\n  or: "
+            "python -c \"import timm, os; from safetensors.torch import save_file; "
             f"m = timm.create_model('{name}', pretrained=True); os.makedirs('{dest}', exist_ok=True); "
             f"save_file({{k: v.contiguous() for k, v in m.state_dict().items()}}, "
             f"'{dest}/model.safetensors')\"\n")
@@ -188,7 +191,8 @@ def how_to_timm(name: str, dest: Path, hf_hub_id: str | None = None) -> str:
 
 def how_to_dreamsim(dreamsim_type: str, dest: Path) -> str:
     """Exact commands that fill ``dest`` (dreamsim's cache_dir) for a dreamsim type."""
-    text = ("  python -c \"from dreamsim import dreamsim; "
+    text = (f"  bench weights download dreamsim --param dreamsim_type={dreamsim_type} --param weights={dest}\n  or: "
+            "python -c \"from dreamsim import dreamsim; "
             f"dreamsim(pretrained=True, device='cpu', cache_dir='{dest}', dreamsim_type='{dreamsim_type}')\"\n"
             f"  (this downloads {DREAMSIM_URLS[dreamsim_type]} and unzips it into {dest}")
     if dreamsim_type in DREAMSIM_HUB_FILES:

@@ -38,7 +38,7 @@ from bench.records.schema import Record
 from bench.stats.aggregate import SubmissionSummary, expected_units, summarise
 from bench.stats.compare import Comparison, compare_all
 from bench.stats.design import Design, design_of
-from bench.stats.entries import Conflict, conflict_fix, resolve_entries
+from bench.stats.entries import Conflict, FailedAttempt, conflict_fix, failed_attempts, first_line, resolve_entries
 from bench.stats.tiers import TierResult, compute_tiers
 
 _KWAY = re.compile(r"^kway/(\d+)/top1$")
@@ -65,9 +65,12 @@ def metric_label(metric: str) -> str:
     prefix = ""
     if base.startswith("last_epoch/"):
         prefix, base = "last epoch ", base[len("last_epoch/"):]
-    m = re.match(r"^kway/(\d+)/top(\d+)$", base)
+    m = re.match(r"^kway/(\d+)/top(\d+)(/sampled)?$", base)
+    b = re.match(r"^batch(\d+)/top(\d+)$", base)
     if m:
-        text = f"{m.group(1)}-way top-{m.group(2)}"
+        text = f"{m.group(1)}-way top-{m.group(2)}" + (" (one seeded draw)" if m.group(3) else "")
+    elif b:
+        text = f"{b.group(1)}-way top-{b.group(2)} in batches"
     else:
         text = re.sub(r"^top(\d+)$", r"top-\1", base)
     return prefix + text + (" (%)" if is_fraction(metric) else "")
@@ -94,6 +97,51 @@ def fmt_pm(mean: float | None, spread: float | None, metric: str = "") -> str:
     """'45.20 ± 1.23' ('45.20' alone when the spread is undefined)."""
     m, s = fmt(mean, metric), fmt(spread, metric)
     return m if s == "—" or m == "—" else f"{m} ± {s}"
+
+
+#: Fewest subjects (seeds, pooled) for which a 95% t-interval is drawn; with 2 the interval is ±12.7 SE.
+MIN_INTERVAL_N = 3
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take (fractions: [0, 1]); intervals are clipped to it."""
+    return (0.0, 1.0) if is_fraction(metric) else (-math.inf, math.inf)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A 95% t-interval of an entry's mean across its pairing unit, clipped to the metric's range."""
+
+    low: float
+    high: float
+    clipped_low: bool
+    clipped_high: bool
+    n: int
+
+    @property
+    def clipped(self) -> bool:
+        return self.clipped_low or self.clipped_high
+
+
+def interval(summary: SubmissionSummary, metric: str) -> Interval | None:
+    """95% t-interval (mean ± t_{.975, n-1} × SE; n subjects, or seeds on pooled tasks), clipped to the metric's
+    range and marked when clipped; None below :data:`MIN_INTERVAL_N` (the interval would say nothing)."""
+    from scipy import stats
+
+    n = summary.n_pairs
+    if n < MIN_INTERVAL_N or not math.isfinite(summary.mean) or not math.isfinite(summary.se):
+        return None
+    half = float(stats.t.ppf(0.975, n - 1)) * summary.se
+    lo_bound, hi_bound = metric_range(metric)
+    lo, hi = summary.mean - half, summary.mean + half
+    return Interval(max(lo, lo_bound), min(hi, hi_bound), lo < lo_bound, hi > hi_bound, n)
+
+
+def fmt_interval(iv: Interval | None, metric: str) -> str:
+    """'[31.20, 45.80]', with '(clipped)' where an end was cut at the metric's range; '—' when not drawn."""
+    if iv is None:
+        return "—"
+    return f"[{fmt(iv.low, metric)}, {fmt(iv.high, metric)}]" + (" (clipped)" if iv.clipped else "")
 
 
 def fmt_p(p: float | None) -> str:
@@ -218,8 +266,24 @@ class Entry:
         if self.conflicting:
             return f"conflicting records ({len(self.conflicting)} units excluded)"
         if not self.summary.complete:
-            return f"incomplete ({len(self.summary.missing)} of {self.expected} units missing)"
+            s = self.summary
+            parts = [f"{len(s.failed)} failed" if s.failed else "", f"{len(s.missing)} never run" if s.missing else ""]
+            return f"incomplete ({', '.join(p for p in parts if p)} of {self.expected} units)"
         return "complete"
+
+    @property
+    def failed_lines(self) -> list[tuple[str, str]]:
+        """(unit, first line of its error) for each failed unit."""
+        return [(f"{r.split}/seed{r.seed}", first_line(r.error)) for r in self.failed]
+
+    @property
+    def ci(self) -> Interval | None:
+        """95% t-interval of the mean, clipped to the metric's range (None below MIN_INTERVAL_N)."""
+        return interval(self.summary, self.summary.metric)
+
+    @property
+    def ci_text(self) -> str:
+        return fmt_interval(self.ci, self.summary.metric)
 
     @property
     def units_text(self) -> str:
@@ -331,6 +395,7 @@ class TaskView:
     last_update: str | None = None
     design: Design | None = None
     caveats: tuple[str, ...] = ()
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
     @property
     def power(self) -> str:
@@ -464,8 +529,10 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
     spec = next((r.task_spec for r in records if r.finished), records[0].task_spec)
     metric = metric or text(spec.get("headline_metric") or "top1", 80)
     by_sub: dict[str, list[Record]] = defaultdict(list)
+    finished_subs = {r.submission for r in records if r.finished}
     for r in records:
-        by_sub[r.submission].append(r)
+        if r.submission in finished_subs:        # an entry needs a finished unit; the rest are failed attempts
+            by_sub[r.submission].append(r)
     resolved = resolve_entries(records)
     counted: dict[str, list[Record]] = defaultdict(list)
     for r in resolved.records:
@@ -518,7 +585,7 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
                     entries=entries, tiers=tiers, comparisons=comparisons,
                     reported=reported_for_task(reported or [], spec), chance=_chance(records, metric), kway=kway,
                     harness_versions=harness, n_specs=len(specs), last_update=last_update,
-                    design=design_of(spec), caveats=dataset_caveats(spec))
+                    design=design_of(spec), caveats=dataset_caveats(spec), failed_attempts=failed_attempts(records))
 
 
 def assemble(records: Iterable[Record], *, metric: str | None = None, correction: str = "holm", alpha: float = 0.05,
@@ -544,6 +611,8 @@ def assemble(records: Iterable[Record], *, metric: str | None = None, correction
     subs = []
     for name in sorted(sub_slugs):
         sections = [(t, e) for t in tasks for e in t.entries if e.submission == name]
+        if not sections:                          # only failed attempts: listed on the task pages, no page
+            continue
         specs: list[dict[str, Any]] = []
         seen: set[str] = set()
         for r in records:

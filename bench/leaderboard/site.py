@@ -8,6 +8,8 @@ Layout of ``out_dir``::
     reported.html               every reported number, by dataset, paper and table
     about.html                  the statistics, in words
     plots/*.svg                 figures (matplotlib, text as outlines)
+    data/<task>.csv, .json      each task's results with every metric: one CSV row per unit; JSON per entry,
+                                per metric and per subject (linked from the task page)
     assets/site.css, sort.js    the only stylesheet and script (no external resources)
     leaderboard.json            the tables in machine-readable form
     .nojekyll                   GitHub Pages: serve files as they are
@@ -19,9 +21,12 @@ other files (a CNAME, say) alone; a non-empty folder that no build wrote is refu
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -31,15 +36,17 @@ import yaml
 from bench import HARNESS_VERSION
 from bench.errors import RecordError
 from bench.leaderboard import plots
-from bench.leaderboard.data import SiteView, TaskView, assemble, metric_label, seed_matrix
-from bench.leaderboard.reported import DATASET_NAMES, ReportedNumber, load_reported, reported_for_task
+from bench.leaderboard.data import (MIN_INTERVAL_N, SiteView, TaskView, assemble, fmt, heatmap_cells, interval,
+                                    metric_label, seed_matrix)
+from bench.leaderboard.reported import (DATASET_NAMES, ReportedNumber, load_reported, reported_for_task,
+                                       reported_mismatches)
 from bench.leaderboard.render import render
 from bench.leaderboard.templates import CSP, CSS, JS
 from bench.records.schema import Record
 
 MARKER = ".brainvis-leaderboard"
 GENERATED = ("index.html", "reported.html", "about.html", "leaderboard.json", ".nojekyll", "tasks", "submissions",
-             "plots", "assets")
+             "plots", "assets", "data")
 DEFAULT_TITLE = "brainvis-bench leaderboard"
 
 
@@ -75,26 +82,88 @@ class _Writer:
         return path
 
 
-def _figure(writer: _Writer, rel: str, svg: bytes | None, alt: str, caption: str) -> dict[str, str] | None:
+def svg_size(svg: bytes) -> tuple[int, int]:
+    """(width, height) in CSS pixels of a matplotlib SVG (its size is given in pt; 1 pt = 4/3 px)."""
+    head = svg[:4000].decode("utf-8", "replace")
+    m = re.search(r'<svg[^>]*?\swidth="([\d.]+)(pt|px)?"[^>]*?\sheight="([\d.]+)(pt|px)?"', head, re.S)
+    if not m:
+        return 640, 400
+    k = 4 / 3 if m.group(2) in (None, "pt") else 1.0
+    return round(float(m.group(1)) * k), round(float(m.group(3)) * k)
+
+
+def _figure(writer: _Writer, rel: str, svg: bytes | None, alt: str, caption: str) -> dict[str, Any] | None:
     if svg is None:
         return None
     writer.write(rel, svg)
-    return {"path": rel, "alt": alt, "caption": caption}
+    width, height = svg_size(svg)
+    return {"path": rel, "alt": alt, "caption": caption, "width": width, "height": height}
+
+
+def _names(values: list[tuple[str, str]], limit: int = 8) -> str:
+    shown = "; ".join(f"{n} {v}" for n, v in values[:limit])
+    return shown + (f"; and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _alt_subjects(t: TaskView) -> str:
+    unit = "seeds" if t.design and t.design.pooled else "subjects"
+    means = [(e.submission, fmt(e.summary.mean, t.metric)) for e in t.entries]
+    chance = f"; chance {fmt(t.chance, t.metric)}" if t.chance is not None else ""
+    return (f"Dot plot of {metric_label(t.metric)} per subject for {len(t.entries)} entries, best first, each with its "
+            f"mean and 95% interval across {unit}: {_names(means)}{chance}.")
+
+
+def _alt_grid(t: TaskView) -> str:
+    rows, cols, cells = heatmap_cells(t.entries)
+    shown = [(f"{r} × {c}", fmt(v, t.metric)) for (r, c), (v, _) in sorted(cells.items())]
+    return f"Heatmap of the best {metric_label(t.metric)} per brain encoder × image model: {_names(shown)}."
+
+
+def _alt_kway(curves: dict, names: list[str]) -> str:
+    names = [n for n in names if n in curves]
+    ks = sorted({k for n in names for k in curves[n].ks})
+    if not ks:
+        return "Top-1 accuracy against k."
+    def at(k: int) -> list[tuple[str, str]]:
+        return [(n, f"{100 * curves[n].means[curves[n].ks.index(k)]:.1f}%") for n in names if k in curves[n].ks]
+    return (f"Line plot of top-1 accuracy (%) against the number of candidates k ({', '.join(map(str, ks))}) for "
+            f"{len(names)} entr{'y' if len(names) == 1 else 'ies'}, with chance 1/k: at k = {ks[0]}: "
+            f"{_names(at(ks[0]))}; at k = {ks[-1]}: {_names(at(ks[-1]))}.")
+
+
+def _alt_seeds(entry, rows, seeds, metric: str) -> str:
+    means = [r.mean for r in rows if not math.isnan(r.mean)]
+    span = f"; subject means from {fmt(min(means), metric)} to {fmt(max(means), metric)}" if means else ""
+    return (f"Dot plot of {metric_label(metric)} of {entry.submission} for each of {len(rows)} subjects and "
+            f"{len(seeds)} seeds, with each subject's mean ± std over seeds{span}.")
+
+
+def _alt_curves(entry) -> str:
+    from bench.leaderboard.plots import curve_panels
+
+    names = sorted({k for r in entry.records for k, v in r.curves.items() if v})
+    panels = ["loss (" + ", ".join(p) + ")" if "loss" in p[0] else p[0] for p in curve_panels(names)]
+    chosen = sorted(r.chosen_epoch for r in entry.records if r.chosen_epoch)
+    epochs = f"; epochs chosen on validation: {chosen[0]}–{chosen[-1]}" if chosen else ""
+    return (f"Per-epoch learning curves of {len(entry.records)} units of {entry.submission}, one quantity per panel: "
+            f"{', '.join(panels)}{epochs}.")
 
 
 def _task_figures(writer: _Writer, t: TaskView) -> list[dict[str, str]]:
     figs = [
         _figure(writer, f"plots/task-{t.slug}-subjects.svg", plots.task_subject_dots(t.entries, t.metric, t.chance),
-                f"Per-subject {metric_label(t.metric)} of every entry",
-                "Per-subject scores: each dot is one subject's mean over seeds; the diamond is the entry's mean "
-                "and the bar its 95% t-interval across subjects (hollow: incomplete or not tiered). Dashed: chance."),
+                _alt_subjects(t),
+                "Per-subject scores: each dot is one subject's mean over seeds; the large marker is the entry's mean "
+                "and the bar its 95% t-interval across subjects, clipped to the metric's range (an arrow marks a "
+                f"clipped end; no bar with fewer than {MIN_INTERVAL_N}); hollow: incomplete. Markers and line "
+                "styles differ per entry. Dashed: chance."),
         _figure(writer, f"plots/task-{t.slug}-grid.svg", plots.grid_heatmap(t.entries, t.metric),
-                "Brain encoder by image model heatmap",
+                _alt_grid(t),
                 "Brain encoder × image model (from the submissions' tags or plug-in names): mean of complete "
                 "entries; when several entries share a cell, the best is shown."),
         _figure(writer, f"plots/task-{t.slug}-kway.svg",
                 plots.kway_curves(t.kway, [e.submission for e in t.entries]),
-                "Top-1 accuracy against the number of candidates k",
+                _alt_kway(t.kway, [e.submission for e in t.entries]),
                 "Per-k retrieval: top-1 accuracy among k candidates (seeded distractors, identical across "
                 "entries), mean ± SE across subjects; the largest k is the full gallery. Dashed: chance 1/k."),
     ]
@@ -106,14 +175,15 @@ def _submission_section(writer: _Writer, t: TaskView, entry, slug: str, links: d
     base = f"plots/sub-{slug}-{t.slug}"
     figs = [
         _figure(writer, f"{base}-seeds.svg", plots.submission_seed_dots(rows, seeds, t.metric),
-                f"{metric_label(t.metric)} per subject and seed",
-                "Every (subject, seed) unit; black: the subject's mean ± std over seeds."),
-        _figure(writer, f"{base}-curves.svg", plots.learning_curves(entry.records),
-                "Learning curves", "Per-epoch curves of every unit (thin) and their mean (bold); triangles mark "
-                "the epoch chosen on validation."),
+                _alt_seeds(entry, rows, seeds, t.metric),
+                "Every (subject, seed) unit (one marker shape per seed); black: the subject's mean ± std over seeds."),
+        _figure(writer, f"{base}-curves.svg", plots.learning_curves(entry.records), _alt_curves(entry),
+                "Per-epoch curves of every unit (thin) and their mean (bold), one quantity per panel; triangles "
+                "mark the epoch chosen on validation."),
         _figure(writer, f"{base}-kway.svg", plots.kway_curves({entry.submission: t.kway[entry.submission]})
                 if entry.submission in t.kway else None,
-                "Top-1 accuracy against k", "Per-k retrieval curve, mean ± SE across subjects; dashed: chance 1/k."),
+                _alt_kway(t.kway, [entry.submission]),
+                "Per-k retrieval curve, mean ± SE across subjects; dashed: chance 1/k."),
     ]
     return {"seeds": seeds, "rows": rows, "per_seed": per_seed, "figures": [f for f in figs if f],
             "comparisons": t.comparisons_for(entry.submission) if entry.complete else [], "links": links}
@@ -149,6 +219,59 @@ def _num(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_num(v) for v in x]
     return x
+
+
+def task_csv(records: list[Record]) -> str:
+    """One row per unit record of a task: identity, status (finished / failed / conflicting), every metric."""
+    from bench.stats.entries import first_line, resolve_entries
+
+    res = resolve_entries(records)
+    counted = {id(r) for r in res.records}
+    conflicting = {(c.submission, c.split, c.seed) for c in res.conflicts}
+    metrics = sorted({k for r in records if r.finished for k in r.metrics})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["task", "submission", "split", "subject", "seed", "status", "counted", "key", "error", *metrics])
+    for r in sorted(records, key=lambda r: (r.submission, r.split, r.seed, r.status, r.key)):
+        status = "conflicting" if (r.submission, r.split, r.seed) in conflicting and r.finished else r.status
+        values = ["" if not isinstance(r.metrics.get(m), (int, float)) or not math.isfinite(r.metrics[m])
+                  else repr(float(r.metrics[m])) for m in metrics]
+        writer.writerow([r.task, r.submission, r.split, r.subject, r.seed, status, id(r) in counted, r.key,
+                         "" if r.finished else first_line(r.error), *values])
+    return out.getvalue()
+
+
+def task_results_json(t: TaskView, records: list[Record]) -> str:
+    """A task's results with every metric: per entry and metric the score, SE, 95% CI and per-subject values."""
+    from bench.stats import summarise
+
+    metrics = sorted({k for r in records if r.finished for k in r.metrics})
+    per_metric = {m: {s.submission: s for s in summarise(records, m)} for m in metrics}
+    entries = []
+    for e in t.entries:
+        scores = {}
+        for m in metrics:
+            s = per_metric[m].get(e.submission)
+            if s is None or s.n_units == 0:
+                continue
+            iv = interval(s, m)
+            scores[m] = {"mean": s.mean, "se": s.se, "se_over": s.pair_by,
+                         "ci95": [iv.low, iv.high] if iv else None, "ci95_clipped": iv.clipped if iv else None,
+                         "n_subjects": s.n_subjects, "n_seeds": s.n_seeds, "n_units": s.n_units,
+                         "per_subject": {k: {"mean": mm, "std": sd, "n_seeds": n}
+                                         for k, (mm, sd, n) in s.per_subject.items()}}
+        entries.append({"submission": e.submission, "tier": e.tier, "complete": e.complete, "status": e.status,
+                        "tier_note": e.note or None, "conflicts": [c.to_dict() for c in e.conflicts],
+                        "failed": [{"unit": u, "error": err} for u, err in e.failed_lines], "metrics": scores})
+    doc = {"schema": "brainvis-bench/task-results", "schema_version": 1, "task": t.name,
+           "version": t.spec.get("version"),
+           "variant": t.variant, "headline_metric": t.metric, "metrics": metrics,
+           "design": {"scheme": t.design.scheme, "paired_over": t.design.pair_by} if t.design else None,
+           "correction": t.correction, "alpha": t.alpha, "power": t.power, "tiers_withheld": t.tiers.withheld,
+           "caveats": list(t.caveats), "entries": entries,
+           "failed_attempts": [a.to_dict() for a in t.failed_attempts],
+           "comparisons": [c.to_dict() for c in t.comparisons]}
+    return json.dumps(_num(doc), indent=1, allow_nan=False, default=str)
 
 
 def _summary_json(site: SiteView, built: str) -> str:
@@ -189,6 +312,7 @@ def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = D
     if correction not in ("holm", "bh", "none"):
         raise RecordError(f"unknown correction '{correction}'", field="correction", fix="use holm, bh or none")
     reported = load_reported() if reported is None else reported
+    records = list(records)
     site = assemble(records, metric=metric, correction=correction, alpha=alpha, n_boot=n_boot, reported=reported,
                     last_update=last_update)
     built = built or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -204,20 +328,34 @@ def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = D
     links_from_sub = {s.name: f"{s.slug}.html" for s in site.submissions}
     task_figs = {t.name: _task_figures(w, t) for t in site.tasks}
     for t in site.tasks:
+        mine = [r for r in records if r.task == t.name]
+        w.write(f"data/{t.slug}.csv", task_csv(mine))
+        w.write(f"data/{t.slug}.json", task_results_json(t, mine))
+        description = (f"{t.name}: {len(t.entries)} entries ranked by {metric_label(t.metric)}, with significance "
+                       f"tiers from paired tests, power, per-subject plots and downloadable results (CSV, JSON).")
         w.write(f"tasks/{t.slug}.html", render("task.html", root="../", page_title=t.name, t=t,
-                                               figures=task_figs[t.name], **common))
+                                               figures=task_figs[t.name], description=description,
+                                               mismatched=reported_mismatches(reported, t.spec), **common))
     for s in site.submissions:
         sections = [_submission_section(w, t, e, s.slug, links_from_sub) for t, e in s.sections]
         yamls = [yaml.safe_dump(spec, sort_keys=False, allow_unicode=True) for spec in s.specs]
+        description = (f"Submission {s.name}: scores, per-subject and per-seed results, learning curves and paired "
+                       f"comparisons on {len(s.sections)} task(s).")
         w.write(f"submissions/{s.slug}.html", render("submission.html", root="../", page_title=s.name, s=s,
-                                                     sections=sections, yamls=yamls, **common))
-    w.write("index.html", render("index.html", root="", page_title="Tasks", site=site, **common))
+                                                     sections=sections, yamls=yamls, description=description,
+                                                     **common))
+    w.write("index.html", render("index.html", root="", page_title="Tasks", site=site,
+                                 description=f"{title}: {len(site.tasks)} visual-decoding tasks, entries ranked with "
+                                             f"significance tiers from paired tests over subjects and seeds.",
+                                 **common))
     w.write("reported.html", render("reported.html", root="", page_title="Reported in papers",
                                     **_reported_page_data(reported, site), **common))
     tier_text = site.tasks[0].tiers.describe() if site.tasks else ""
     from bench.stats.design import MIN_PAIRS
 
+    from bench.analysis import method_texts
+
     w.write("about.html", render("about.html", root="", page_title="Method", tier_text=tier_text,
-                                 correction=correction, min_pairs=MIN_PAIRS, **common))
+                                 correction=correction, min_pairs=MIN_PAIRS, analyses=method_texts(), **common))
     w.write("leaderboard.json", _summary_json(site, built))
     return sorted(w.written)

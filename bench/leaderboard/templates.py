@@ -18,6 +18,7 @@ BASE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <meta name="generator" content="brainvis-bench {{ harness_version }}">
+<meta name="description" content="{{ description | default(page_title ~ ' · ' ~ site_title, true) | clip(300) }}">
 <title>{{ page_title }} · {{ site_title }}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{{ root }}assets/site.css">
@@ -35,6 +36,7 @@ BASE = """<!doctype html>
 <footer>
   Built {{ built }} with brainvis-bench {{ harness_version }}{% if last_update %} · results last updated {{ last_update }}{% endif %}.
   Static page: no server, no external resources. Reported numbers from papers are shown, never tested.
+  Machine-readable: <a href="{{ root }}leaderboard.json">leaderboard.json</a>.
 </footer>
 </body>
 </html>
@@ -51,12 +53,12 @@ MACROS = """
 {% if entry.tier is not none %}<span class="tier tier-{{ [entry.tier, 6] | min }}">Tier {{ entry.tier }}</span>{% elif entry.conflicting %}<span class="flag">conflicting</span>{% elif not entry.complete %}<span class="flag">incomplete</span>{% else %}<span class="untiered" title="too few subjects (or seeds) to tier">not tiered</span>{% endif %}
 {%- endmacro %}
 {% macro reported_table(rows, id) -%}
-<table class="sortable reported" id="{{ id }}">
+<div class="scroll"><table class="sortable reported" id="{{ id }}">
 <thead><tr>{{ th("Source") }}{{ th("Entry") }}{{ th("Subject") }}{{ th("Metric") }}{{ th("Value", "number", "descending") }}{{ th("±", "number") }}{{ th("Note") }}</tr></thead>
 <tbody>
 {% for r in rows %}<tr class="reported-row"><td>{{ r.label }}</td><td>{{ r.entry }}</td><td>{{ r.subject }}</td><td>{{ r.metric_label }}</td>{{ num(r.value, r.value_text) }}{{ num(r.spread, r.spread_text) }}<td class="note">{{ r.note }}{% if r.note %} · {% endif %}<span class="src">{{ r.source }}</span></td></tr>
 {% endfor %}</tbody>
-</table>
+</table></div>
 {%- endmacro %}
 """
 
@@ -80,14 +82,14 @@ Numbers reported in papers are listed separately and never enter a test or a tie
   <h2><a href="tasks/{{ t.slug }}.html">{{ t.name }}</a> <span class="badge">v{{ t.version }}</span>
   <span class="badge variant">{{ t.variant }}</span>{% if t.simulated %} <span class="badge sim">simulated data</span>{% endif %}</h2>
   <p class="desc">{{ t.spec.description | default("", true) | clip(300) }}</p>
-  <p class="small">{{ t.entries | length }} entries ({{ t.complete_entries | length }} complete) · metric {{ t.metric | metric_label }}
+  <p class="small">{{ t.entries | length }} entries ({{ t.complete_entries | length }} complete){% if t.failed_attempts %} · {{ t.failed_attempts | length }} failed attempt{{ "s" if t.failed_attempts | length > 1 }}{% endif %} · metric {{ t.metric | metric_label }}
   · chance {{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}
   · last update {{ t.last_update or "unknown" }}</p>
   {% if t.tiers.withheld %}<p class="flag-line">Not tiered: {{ t.tiers.withheld }}.</p>{% endif %}
   {% if t.top %}
-  <table class="top"><thead><tr><th scope="col">Tier</th><th scope="col">Submission</th><th scope="col">{{ t.metric | metric_label }}</th><th scope="col">Subjects × seeds</th></tr></thead><tbody>
-  {% for e in t.top %}<tr><td>{{ tier_badge(e) }}</td><td><a href="submissions/{{ e.slug }}.html">{{ e.submission }}</a></td><td class="num">{{ e.summary.mean | fmt_pm(e.summary.se, t.metric) }}</td><td>{{ e.units_text }}</td></tr>
-  {% endfor %}</tbody></table>
+  <div class="scroll"><table class="top"><thead><tr><th scope="col">Submission</th><th scope="col">{{ t.metric | metric_label }} ± SE</th><th scope="col">95% CI</th><th scope="col">Tier</th><th scope="col">Subjects × seeds</th></tr></thead><tbody>
+  {% for e in t.top %}<tr><td><a href="submissions/{{ e.slug }}.html">{{ e.submission }}</a></td><td class="num score">{{ e.summary.mean | fmt_pm(e.summary.se, t.metric) }}</td><td class="num ci">{{ e.ci_text }}</td><td>{{ tier_badge(e) }}</td><td>{{ e.units_text }}</td></tr>
+  {% endfor %}</tbody></table></div>
   {% else %}<p class="flag-line">No complete entry yet.</p>{% endif %}
 </article>
 {% endfor %}
@@ -123,22 +125,31 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 </dl>
 
 <h2 id="leaderboard">Leaderboard</h2>
+<p class="downloads">Results of this task with every metric (top-k, k-way per k, per subject): <a href="../data/{{ t.slug }}.csv">CSV</a> (one row per unit) · <a href="../data/{{ t.slug }}.json">JSON</a> (per entry, metric and subject).</p>
+<p class="filter-row"><label for="filter-board">Filter entries</label> <input type="search" id="filter-board" class="filter" data-table="board" placeholder="name, encoder, image model, status" autocomplete="off"></p>
 <p class="small">Click a column header to sort. Incomplete entries show the mean of the units that finished, flagged; they get no tier and are not compared. Entries with conflicting records show the mean of their non-conflicting units only and get no tier.</p>
 <div class="scroll"><table class="sortable board" id="board">
-<thead><tr>{{ th("#", "number") }}{{ th("Tier", "number") }}{{ th("Submission") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}</tr></thead>
+<thead><tr>{{ th("#", "number") }}{{ th("Submission") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{{ th("Tier", "number") }}{{ th("95% CI") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}</tr></thead>
 <tbody>
 {% for e in t.entries %}<tr class="entry{% if not e.complete %} incomplete{% endif %}">
-{{ num(loop.index, loop.index) }}<td class="tier-cell" data-value="{{ e.tier if e.tier is not none else '' }}">{{ tier_badge(e) }}</td>
-<td class="name"><a href="../submissions/{{ e.slug }}.html">{{ e.submission }}</a></td>
+{{ num(loop.index, loop.index) }}<td class="name"><a href="../submissions/{{ e.slug }}.html">{{ e.submission }}</a></td>
+{{ num(e.summary.mean, e.summary.mean | fmt_pm(e.summary.se, t.metric) ~ (" (partial)" if not e.complete else ""), "score") }}
+<td class="tier-cell" data-value="{{ e.tier if e.tier is not none else '' }}">{{ tier_badge(e) }}</td><td class="num ci">{{ e.ci_text }}</td>
 <td title="{{ e.encoder_full }}">{{ e.encoder }}</td><td title="{{ e.image_model_full }}">{{ e.image_model }}</td><td>{{ e.alignment }}</td>
 <td class="recipe">{{ e.recipe }}</td>
-{{ num(e.summary.mean, e.summary.mean | fmt_pm(e.summary.se, t.metric) ~ (" (partial)" if not e.complete else ""), "score") }}
 {% for m in t.secondary_metrics %}{% set s = e.secondary.get(m) %}{{ num(s.mean if s else none, s.mean | fmt_pm(s.se, m) if s else "—") }}{% endfor %}
 <td>{{ e.units_text }}</td>{{ num(e.summary.n_units, e.summary.n_units ~ " / " ~ e.expected) }}
 <td class="status{% if not e.complete %} flag{% endif %}">{{ e.status }}</td>
 </tr>
 {% endfor %}</tbody>
 </table></div>
+
+{% if t.failed_attempts %}
+<h2 id="failed">Failed attempts</h2>
+<p class="small">Submissions whose every unit on this task failed: they are not entries (nothing finished, so there is no score), and they did not go missing. Fix the error and re-run <code>bench evaluate</code>.</p>
+<ul class="failed-attempts">{% for a in t.failed_attempts %}<li><strong>{{ a.submission }}</strong>: {{ a.n_failed }} unit{{ "s" if a.n_failed != 1 }} failed{% for err, n in a.errors[:3] %}{% if loop.first %} — {% else %}; {% endif %}{{ n }} × <code>{{ err | clip(240) }}</code>{% endfor %}</li>
+{% endfor %}</ul>
+{% endif %}
 
 <details class="rounds"{% if t.tiers.withheld %} open{% endif %}><summary>How the tiers were decided</summary>
 {% if t.tiers.withheld %}<p class="flag-line">No tiers: {{ t.tiers.withheld }}. {{ t.power }}</p>{% endif %}
@@ -155,7 +166,7 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 
 <h2 id="plots">Plots</h2>
 <div class="figures">
-{% for fig in figures %}<figure><img src="../{{ fig.path }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
+{% for fig in figures %}<figure><div class="plot"><img src="../{{ fig.path }}" alt="{{ fig.alt }}" width="{{ fig.width }}" height="{{ fig.height }}"></div><figcaption>{{ fig.caption }}</figcaption></figure>
 {% endfor %}</div>
 
 {% if t.comparisons %}
@@ -175,9 +186,12 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 {% set per = t.reported | rejectattr("is_average") | list %}
 {% if avg %}{{ reported_table(avg, "reported-avg") }}{% endif %}
 {% if per %}<details><summary>Per-subject rows ({{ per | length }})</summary>{{ reported_table(per, "reported-per-subject") }}</details>{% endif %}
+<ul class="small reported-protocols">{% for r in t.reported | unique(attribute="label") %}{% if r.protocol %}<li>{{ r.label }}: {{ r.protocol.label }}{% if r.optimistic %} — <strong>the paper chose its checkpoint on the test set: its figures are optimistic by construction</strong> (selection here is on validation){% endif %}</li>{% endif %}{% endfor %}</ul>
 {% else %}
-<p class="small">No reported number matches this task{% if t.simulated %} (simulated data are never compared with papers){% elif t.variant != "default" %} (paper figures are attached to the default protocol variant){% endif %}. All reported numbers are on the <a href="../reported.html">reported-in-papers page</a>.</p>
+<p class="small">No reported number matches this task{% if t.simulated %} (simulated data are never compared with papers){% elif mismatched %} (paper figures are attached only to the variant task whose protocol matches theirs){% endif %}. All reported numbers are on the <a href="../reported.html">reported-in-papers page</a>.</p>
 {% endif %}
+{% if mismatched %}<p class="small" id="reported-mismatch">Not comparable with this task's protocol:</p>
+<ul class="small reported-mismatch">{% for m in mismatched %}<li>{{ m.label }} ({{ m.n_rows }} figures; {{ m.protocol.label }}): {{ m.reasons | join("; ") }}{% if m.optimistic %}; selected on the test set, optimistic by construction{% endif %}</li>{% endfor %}</ul>{% endif %}
 {% endblock %}
 """
 
@@ -207,26 +221,27 @@ SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, t
   {% for m, sm in e.secondary | dictsort %}<dt>{{ m | metric_label }}</dt><dd>{{ sm.mean | fmt_pm(sm.se, m) }}</dd>{% endfor %}
   <dt>Tier</dt><dd>{{ tier_badge(e) }}</dd>
   <dt>Completed</dt><dd>{{ e.units_text }} subjects × seeds, {{ e.summary.n_units }} of {{ e.expected }} units — {{ e.status }}</dd>
-  {% if e.summary.missing %}<dt>Missing units</dt><dd class="flag">{% for sp, sd in e.summary.missing %}{{ sp }}/seed{{ sd }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
+  {% if e.summary.failed %}<dt>Failed units</dt><dd class="flag">{% for sp, sd, err in e.summary.failed[:10] %}{{ sp }}/seed{{ sd }}: <code>{{ err | clip(160) }}</code>{% if not loop.last %}; {% endif %}{% endfor %}{% if e.summary.failed | length > 10 %} (and {{ e.summary.failed | length - 10 }} more){% endif %}</dd>{% endif %}
+  {% if e.summary.missing %}<dt>Never run</dt><dd class="flag">{% for sp, sd in e.summary.missing %}{{ sp }}/seed{{ sd }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
   {% if e.conflicting %}<dt>Conflicting units</dt><dd class="flag">{{ e.conflicting | join(", ") | clip(400) }}: {{ e.conflicts | map(attribute="reason") | unique | join("; ") }}; excluded from the score, tests and tiers. Fix: {{ e.conflict_fix }}</dd>{% endif %}
   {% if e.note %}<dt>Tier note</dt><dd>{{ e.note }}</dd>{% endif %}
   <dt>Chance level</dt><dd>{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
 </dl>
 <div class="figures">
-{% for fig in sec.figures %}<figure><img src="../{{ fig.path }}" alt="{{ fig.alt }}"><figcaption>{{ fig.caption }}</figcaption></figure>
+{% for fig in sec.figures %}<figure><div class="plot"><img src="../{{ fig.path }}" alt="{{ fig.alt }}" width="{{ fig.width }}" height="{{ fig.height }}"></div><figcaption>{{ fig.caption }}</figcaption></figure>
 {% endfor %}</div>
 
 <h3>Per subject ({{ t.metric | metric_label }}; mean ± std over seeds)</h3>
-<table class="sortable per-subject">
+<div class="scroll"><table class="sortable per-subject">
 <thead><tr>{{ th("Subject") }}{% for seed in sec.seeds %}{{ th("seed " ~ seed, "number", "descending") }}{% endfor %}{{ th("Mean", "number", "descending") }}{{ th("Std", "number") }}{{ th("Seeds", "number") }}</tr></thead>
 <tbody>
 {% for row in sec.rows %}<tr><td>{{ row.split }}</td>{% for v in row.values %}{% if v is none %}<td class="num flag" data-value="">missing</td>{% else %}{{ num(v, v | fmt(t.metric)) }}{% endif %}{% endfor %}{{ num(row.mean, row.mean | fmt(t.metric)) }}{{ num(row.std, row.std | fmt(t.metric)) }}{{ num(row.n, row.n) }}</tr>
-{% endfor %}</tbody></table>
+{% endfor %}</tbody></table></div>
 
 <h3>Per seed (mean over subjects)</h3>
-<table class="per-seed"><thead><tr><th scope="col">Seed</th><th scope="col">Mean</th><th scope="col">Subjects</th></tr></thead><tbody>
+<div class="scroll"><table class="per-seed"><thead><tr><th scope="col">Seed</th><th scope="col">Mean</th><th scope="col">Subjects</th></tr></thead><tbody>
 {% for seed, mean, n in sec.per_seed %}<tr><td>{{ seed }}</td><td class="num">{{ mean | fmt(t.metric) }}</td><td class="num">{{ n }}</td></tr>
-{% endfor %}</tbody></table>
+{% endfor %}</tbody></table></div>
 
 <h3>Pairwise comparisons</h3>
 {% if not e.complete %}<p class="flag-line">This entry is {{ e.status }}: it is not compared until every unit has finished.</p>
@@ -240,12 +255,12 @@ SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, t
 {% else %}<p class="small">No other complete entry on this task.</p>{% endif %}
 
 <details><summary>Units and provenance ({{ e.records | length }} finished{% if e.failed %}, {{ e.failed | length }} failed{% endif %})</summary>
-<table class="sortable units">
+<div class="scroll"><table class="sortable units">
 <thead><tr>{{ th("Split") }}{{ th("Seed", "number") }}{{ th(t.metric | metric_label, "number", "descending") }}{{ th("Chosen epoch", "number") }}{{ th("Key") }}{{ th("Harness") }}{{ th("Code") }}{{ th("Data checksum") }}{{ th("Weights checksum") }}</tr></thead>
 <tbody>
 {% for r in e.records %}<tr><td>{{ r.split }}</td>{{ num(r.seed, r.seed) }}{{ num(r.metrics.get(t.metric), r.metrics.get(t.metric) | fmt(t.metric)) }}{{ num(r.chosen_epoch, r.chosen_epoch if r.chosen_epoch is not none else "—") }}<td class="mono">{{ r.key | clip(16) }}</td><td>{{ r.provenance.get("harness_version", "") | show }}</td><td class="mono">{{ r.provenance.get("code_version", "") | show | clip(14) }}</td><td class="mono">{{ r.provenance.get("data_checksum", "") | show | clip(14) }}</td><td class="mono">{{ r.provenance.get("weights_checksum", "") | show | clip(14) }}</td></tr>
-{% endfor %}</tbody></table>
-{% if e.failed %}<h4>Failed units</h4><ul class="failed">{% for r in e.failed %}<li>{{ r.split }} seed {{ r.seed }}: <code>{{ r.error | show | clip(300) }}</code></li>{% endfor %}</ul>{% endif %}
+{% endfor %}</tbody></table></div>
+{% if e.failed %}<h4>Failed units</h4><ul class="failed">{% for unit, err in e.failed_lines %}<li>{{ unit }}: <code>{{ err | clip(300) }}</code></li>{% endfor %}</ul>{% endif %}
 </details>
 </section>
 {% endfor %}
@@ -267,7 +282,7 @@ orientation only: they are not recomputed, not tested and never part of a tier. 
 <section id="dataset-{{ ds.key }}">
 <h2>{{ ds.name }}</h2>
 {% for g in ds.groups %}
-<details{% if g.rows | length <= 12 %} open{% endif %}><summary>reported in {{ g.paper }}, {{ g.table }} — {{ g.task_text }} ({{ g.rows | length }} rows){% if g.tasks %} · shown on {% for t in g.tasks %}<a href="tasks/{{ t.slug }}.html">{{ t.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}</summary>
+<details{% if g.rows | length <= 12 %} open{% endif %}><summary>reported in {{ g.paper }}, {{ g.table }} — {{ g.task_text }} ({{ g.rows | length }} rows){% if g.rows[0].protocol %} · {{ g.rows[0].protocol.label }}{% if g.rows[0].optimistic %} (selected on test: optimistic by construction){% endif %}{% endif %}{% if g.tasks %} · shown on {% for t in g.tasks %}<a href="tasks/{{ t.slug }}.html">{{ t.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}</summary>
 {{ reported_table(g.rows, "reported-" ~ ds.key ~ "-" ~ loop.index) }}
 </details>
 {% endfor %}
@@ -291,7 +306,9 @@ or weight file, or the harness changed and the superseded runs are still stored)
 than one resolved specification, is a <strong>conflict</strong>: its units are excluded from the score, every test and
 every tier, and flagged on the task and submission pages with the fix (re-run <code>bench evaluate</code> to produce
 current records, then delete the superseded runs with <code>bench store prune</code>). Nothing averages two specifications.
-<code>bench results</code>, <code>bench compare</code> and these pages use the same definition.</p>
+<code>bench results</code>, <code>bench compare</code> and these pages use the same definition. A failed unit is
+not a missing one: pages list failed units with the first line of their error, apart from units never run, and a
+submission none of whose units finished is not an entry — it is listed under "Failed attempts" on the task page.</p>
 <h2 id="decision">The decision procedure</h2>
 <p><strong>Design.</strong> Within-subject and leave-one-subject-out tasks pair two entries over matched subjects (each
 subject's value is its mean over the matched seeds). Pooled tasks (one split, e.g. ImageNet-EEG) have no subject-level
@@ -329,7 +346,33 @@ loader and shown on its task pages under "Data caveats" (for THINGS-EEG2: the of
 normalisation, MVNN, whose covariance is computed from training and test data).</p>
 <h2>Reported numbers</h2>
 <p>Numbers printed in papers are displayed in their own rows and sections, labelled "reported in &lt;paper&gt;, &lt;table&gt;".
-We do not have their per-seed values, so they are never tested and never tiered.</p>
+We do not have their per-seed values, so they are never tested and never tiered. Each carries how it was made (gallery,
+similarity, where the checkpoint was selected, single draw or expectation, MindEye batch size) and is shown only beside
+the variant task whose protocol matches (e.g. AlignVis's Pearson-r figures beside the <code>*-alignvis</code> tasks); other
+task pages list it as not comparable, with the reason. A figure selected on the test set is marked optimistic by construction.</p>
+<h2 id="retrieval">Retrieval scoring and ties</h2>
+<p>The rank of the true gallery item counts every other item whose similarity is greater than <em>or equal to</em> the
+true one: <strong>a tie counts against the submission</strong> (as ATM's top-1 does). The peers differ, and tests document
+each difference (tests/metrics/test_retrieval_peers.py): NICE and AlignVis break ties by <code>torch.topk</code> order,
+MindEye1 gives a tie to the higher index, and AlignVis's self-matched label (topk of the query's own image embedding)
+makes duplicate images hits. The headline k-way value is exact and seedless: the expectation over uniformly drawn sets of
+k−1 distractor gallery columns, mean<sub>i</sub> C(N−1−r<sub>i</sub>, k−1)/C(N−1, k−1) from the ranks r<sub>i</sub>
+(hypergeometric for top-5), which is what ATM's single random draw estimates; one seeded draw per k, identical across
+submissions, is reported beside it as <code>kway/&lt;k&gt;/top1/sampled</code>. Paper-variant tasks reproduce NICE's
+concept-centre gallery, ATM's k-way, AlignVis's Pearson r and MindEye's 300-way batches; selection stays on validation
+in all of them.</p>
+{% if analyses %}
+<h2 id="controls">ImageNet-EEG block-design controls</h2>
+<p>{{ analyses.controls.rule }}</p>
+<ul>{% for c in analyses.controls.controls %}<li><code>{{ c.metric }}</code>: {{ c.what }}</li>{% endfor %}</ul>
+<h2 id="checks">Validity checklist (<code>bench check</code>)</h2>
+<ul>{% for c in analyses.checks.checks %}<li><strong>{{ c.check }}</strong>: {{ c.rule }}</li>{% endfor %}</ul>
+<p>A failed check is shown on the entry, never hidden. Chance tests at &alpha; = {{ analyses.check_alpha }}; images
+within {{ analyses.max_distance }} bits of perceptual hash count as the same image.</p>
+<h2 id="analyses">Factorial analysis and noise ceilings</h2>
+<p>{{ analyses.factorial }}</p>
+<p>Noise ceiling: {{ analyses.ceiling }}.</p>
+{% endif %}
 <h2>Rebuilding these pages</h2>
 <p>The pages are a pure function of the records: <code>bench leaderboard build --out DIR --snapshot results.json</code>
 rebuilds them from an exported results snapshot, without the MLflow database.</p>
@@ -342,7 +385,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
        color: var(--fg); background: var(--bg); }
-header.site { display: flex; gap: 1.5rem; align-items: baseline; padding: .7rem 1.5rem; border-bottom: 1px solid var(--line);
+header.site { display: flex; flex-wrap: wrap; gap: .3rem 1.5rem; align-items: baseline; padding: .7rem 1.5rem; border-bottom: 1px solid var(--line);
               background: var(--soft); }
 header.site .brand { font-weight: 700; color: var(--fg); text-decoration: none; }
 header.site nav a { margin-right: 1rem; }
@@ -381,13 +424,19 @@ th[aria-sort="descending"] button.sort::after { content: " \\2193"; color: var(-
 .tier-4 { background: var(--t4); } .tier-5 { background: var(--t5); } .tier-6 { background: var(--t6); }
 .flag { color: var(--warn); font-weight: 600; }
 span.flag { white-space: nowrap; }
+dd span.flag, p span.flag { white-space: normal; }
 .flag-line { color: var(--warn); }
 tr.incomplete td { background: #fcfaf7; }
 tr.incomplete td.num { color: var(--muted); font-weight: 400; font-style: italic; }
 .scroll { overflow-x: auto; max-width: 100%; }
 .figures { display: flex; flex-wrap: wrap; gap: 1.2rem; }
-figure { margin: .4rem 0; max-width: 100%; }
+figure { margin: .4rem 0; max-width: 100%; min-width: 0; }
+figure .plot { max-width: 100%; overflow-x: auto; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
+.filter-row input { font: inherit; padding: .2rem .4rem; min-width: 14rem; max-width: 100%; }
+.downloads { font-size: 14px; }
+.untiered { color: var(--muted); white-space: nowrap; }
+code { overflow-wrap: anywhere; }
 figcaption { font-size: 13px; color: var(--muted); max-width: 48rem; }
 .task-card { border: 1px solid var(--line); border-radius: 6px; padding: .2rem 1rem .6rem; margin: 1rem 0; }
 .task-card h2 { border: 0; margin-top: .6rem; }
@@ -399,6 +448,9 @@ details { margin: .8rem 0; }
 summary { cursor: pointer; font-weight: 500; }
 .subname { overflow-wrap: anywhere; }
 @media (max-width: 800px) { main { padding: .5rem; } table { font-size: 12px; } }
+/* Phones: plots keep their drawn size (legible text) and scroll sideways inside their own box. */
+@media (max-width: 600px) { figure .plot img { max-width: none; } dl.meta { grid-template-columns: 1fr; }
+  dl.meta dt { margin-top: .3rem; } .filter-row input { min-width: 0; width: 100%; } }
 """
 
 JS = """/* Sortable tables: click a column header (a button) to sort; again to reverse. Cells may carry
@@ -449,7 +501,22 @@ JS = """/* Sortable tables: click a column header (a button) to sort; again to r
       });
     });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+  /* Filter boxes: <input class="filter" data-table="ID"> hides the rows of table#ID whose text lacks the query. */
+  function initFilters() {
+    var inputs = document.querySelectorAll("input.filter[data-table]");
+    Array.prototype.forEach.call(inputs, function (input) {
+      var table = document.getElementById(input.getAttribute("data-table"));
+      if (!table || !table.tBodies.length) { return; }
+      input.addEventListener("input", function () {
+        var query = input.value.trim().toLowerCase();
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          row.hidden = query !== "" && row.textContent.toLowerCase().indexOf(query) === -1;
+        });
+      });
+    });
+  }
+  function start() { init(); initFilters(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 }());
 """
 

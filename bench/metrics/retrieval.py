@@ -28,11 +28,15 @@ Conventions (PROTOCOLS.md §2, §4):
 
 from __future__ import annotations
 
-from typing import Callable
+import re
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.metrics import MetricInfo
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -227,40 +231,86 @@ def chance_levels(n_gallery: int, top_ks=(1, 5), k_ways=(), batch_sizes=()) -> d
 
 
 DEFAULT_K_WAYS = (2, 4, 10, 50, 100)
+_KWAY_NAME = re.compile(r"^kway/(\d+)/top(\d+)(/sampled)?$")
+_BATCH_NAME = re.compile(r"^batch(\d+)/top1$")
+_TOPK_NAME = re.compile(r"^top(\d+)$")
+_RANK_RECIPE = "rank = #other gallery columns with similarity >= the true one (ties count against)"
+
+
+def _kway_info(name: str) -> MetricInfo | None:
+    """Registry entry of ``kway/<k>/top<t>`` (exact expectation) and ``kway/<k>/top<t>/sampled`` (one draw);
+    None for a name that is not of this form."""
+    from bench.metrics import MetricInfo
+
+    m = _KWAY_NAME.match(name)
+    if not m:
+        return None
+    k, top, sampled = int(m.group(1)), int(m.group(2)), bool(m.group(3))
+    if sampled:
+        return MetricInfo(
+            name=name, percent=True, chance=top / k, ceiling=1.0,
+            fn=lambda similarity, true_index, seed: float(k_way_correct(
+                similarity, true_index, k_way_distractors(true_index, np.shape(similarity)[1], k, seed), top).mean()),
+            inputs="similarity (N, G), true_index (N,) gallery columns, seed int",
+            description=f"{k}-way top-{top}: one seeded draw of {k - 1} distractor columns per query",
+            recipe="ATM ATMS_retrieval.py::evaluate_model (k-1 distinct other classes + the true one), seeded by "
+                   "(seed, k), distractors among gallery columns other than the true one; ties lose")
+    return MetricInfo(
+        name=name, percent=True, chance=top / k, ceiling=1.0,
+        fn=lambda ranks, n_gallery: float(k_way_expected(ranks, n_gallery, k, top).mean()),
+        inputs="ranks (N,) int, n_gallery int",
+        description=f"{k}-way top-{top}: exact expectation over uniform sets of {k - 1} distractors",
+        recipe="mean_i HypergeomCDF(top-1; G-1, r_i, k-1) = mean_i C(G-1-r_i, k-1)/C(G-1, k-1) for top-1; "
+               "ties lose; equals the expectation of ATM's evaluate_model sampler; " + _RANK_RECIPE)
+
+
+def _batch_info(name: str) -> MetricInfo | None:
+    """Registry entry of ``batch<B>/top1`` (MindEye1 batch retrieval)."""
+    from bench.metrics import MetricInfo
+
+    m = _BATCH_NAME.match(name)
+    if not m:
+        return None
+    b = int(m.group(1))
+    return MetricInfo(
+        name=name, percent=True, chance=1 / b, ceiling=1.0,
+        fn=lambda similarity, true_index, seed: float(np.nanmean(batchwise_top1(similarity, true_index, b, seed))),
+        inputs="similarity (N, N), true_index (N,), seed int",
+        description=f"MindEye1 {b}-way: top-1 within seeded disjoint batches of {b} test items",
+        recipe="MindEye1 src/utils.py batchwise_cosine_similarity + topk within each batch (direction "
+               "brain->image; MindEye's 'fwd' label is image->brain); remainder dropped; ties lose")
+
+
+def _topk_info(name: str) -> MetricInfo | None:
+    """Registry entry of ``top<k>`` for any k (top1/top5 are registered by name)."""
+    from bench.metrics import MetricInfo
+
+    m = _TOPK_NAME.match(name)
+    if not m:
+        return None
+    k = int(m.group(1))
+    return MetricInfo(name=name, fn=lambda ranks: top_k(ranks, k), percent=True, ceiling=1.0,
+                      inputs="ranks (N,) int",
+                      description=f"fraction of test items whose true image is among the {k} most similar",
+                      recipe=_RANK_RECIPE)
 
 
 def _register() -> None:
     from bench.metrics import METRICS
 
-    recipe = "cosine similarity of L2-normalised embeddings; rank = #others with similarity >= the true one"
+    recipe = "cosine similarity of L2-normalised embeddings; " + _RANK_RECIPE
     for k in (1, 5):
-        METRICS.register(f"top{k}", higher_is_better=True, ceiling=1.0, percent=True, inputs="ranks (N,) int",
+        METRICS.register(f"top{k}", higher_is_better=True, ceiling=1.0, inputs="ranks (N,) int", percent=True,
                          description=f"fraction of test items whose true image is among the {k} most similar",
-                         recipe=recipe + "; ties count against")(lambda ranks, _k=k: top_k(ranks, _k))
-    for k in DEFAULT_K_WAYS:
+                         recipe=recipe)(lambda ranks, _k=k: top_k(ranks, _k))
+    for k in DEFAULT_K_WAYS:                 # the default sizes by name; any other k through the family
         for top in (1, 5) if k >= 50 else (1,):
-            METRICS.register(
-                f"kway/{k}/top{top}", higher_is_better=True, chance=top / k, ceiling=1.0, percent=True,
-                inputs="ranks (N,) int, n_gallery int",
-                description=f"{k}-way top-{top}: exact expectation over uniform sets of {k - 1} distractors",
-                recipe="mean_i HypergeomCDF(top-1; G-1, r_i, k-1) = mean_i C(G-1-r_i, k-1)/C(G-1, k-1) for "
-                       "top-1; ties lose; equals the expectation of ATM's evaluate_model sampler",
-            )(lambda ranks, n_gallery, _k=k, _t=top: float(k_way_expected(ranks, n_gallery, _k, _t).mean()))
-            METRICS.register(
-                f"kway/{k}/top{top}/sampled", higher_is_better=True, chance=top / k, ceiling=1.0, percent=True,
-                inputs="similarity (N, G), true_index (N,) gallery columns, seed int",
-                description=f"{k}-way top-{top}: one seeded draw of {k - 1} distractor columns per query",
-                recipe="ATM ATMS_retrieval.py::evaluate_model (k-1 distinct other classes + the true one), "
-                       "seeded by (seed, k), distractors among gallery columns other than the true one; ties lose",
-            )(lambda similarity, true_index, seed, _k=k, _t=top: float(k_way_correct(
-                similarity, true_index, k_way_distractors(true_index, np.shape(similarity)[1], _k, seed), _t).mean()))
-    METRICS.register(
-        "batch300/top1", higher_is_better=True, chance=1 / 300, ceiling=1.0, percent=True,
-        inputs="similarity (N, N), true_index (N,), seed int",
-        description="MindEye1 300-way: top-1 within seeded disjoint batches of 300 test items",
-        recipe="MindEye1 src/utils.py batchwise_cosine_similarity + topk within each batch of 300 "
-               "(direction brain->image; MindEye's 'fwd' label is image->brain); ties lose",
-    )(lambda similarity, true_index, seed: float(np.nanmean(batchwise_top1(similarity, true_index, 300, seed))))
+            for suffix in ("", "/sampled"):
+                name = f"kway/{k}/top{top}{suffix}"
+                METRICS.register(name)(_kway_info(name))
+    METRICS.register_family("kway/", _kway_info)
+    METRICS.register_family("batch", _batch_info)
+    METRICS.register_family("top", _topk_info)
 
 
 _register()

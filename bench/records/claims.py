@@ -17,7 +17,7 @@ owner (host, pid, a random token), the lease and the last heartbeat (Unix second
 - release:  the claim is deleted after the unit's record is written (or the unit is abandoned).
 
 An expired claim means its holder stopped heart-beating for a whole lease (killed, machine lost,
-network cut): its unit is taken over. Clocks of the workers must agree to well within a lease
+network cut) -- or, on the same machine, that its process no longer exists: its unit is taken over. Clocks of the workers must agree to well within a lease
 (NTP); the default lease is 120 s (``BENCH_CLAIM_LEASE_S``). A holder that was only *paused* longer
 than its lease (a suspended laptop) may finish after the takeover: the unit then has two finished
 runs, never a lost one.
@@ -58,7 +58,30 @@ class Claim:
         return (time.time() if now is None else now) - self.heartbeat
 
     def live(self, now: float | None = None) -> bool:
-        return self.age(now) < self.lease_s
+        """Heart-beaten within its lease, and (when held on this machine) its process is still alive."""
+        return self.age(now) < self.lease_s and not owner_dead(self.owner)
+
+
+def owner_dead(owner: str) -> bool:
+    """Whether ``host:pid`` names a process on *this* machine that no longer exists.
+
+    A killed worker's claims need not wait for their lease to run out when the next worker runs on
+    the same machine (the usual kill -9 + rerun). Other machines' claims expire by lease only.
+    """
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a killed child its parent has not reaped yet is a zombie: dead too
+        stat = open(f"/proc/{int(pid)}/stat").read()
+        return stat[stat.rindex(")") + 2:].split()[0] in ("Z", "X")
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def claim_name(key: str, generation: int) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.records.schema import Record
 from bench.stats.design import design_of
-from bench.stats.entries import Conflict, resolve_entries
+from bench.stats.entries import Conflict, first_line, resolve_entries
 
 
 def unit_table(records: Iterable[Record], metric: str) -> pd.DataFrame:
@@ -47,7 +47,8 @@ class SubmissionSummary:
     se:          standard error (ddof=1) across the design's pairing unit: subjects, or seeds for a pooled
                  task (``pair_by``); NaN with fewer than two.
     per_subject: split -> (mean over seeds, std over seeds (ddof=1, NaN for one seed), n seeds).
-    missing:     (split, seed) units the task demands that have no usable finished record.
+    missing:     (split, seed) units the task demands that were never run (no finished or failed record).
+    failed:      (split, seed, first line of the error) of units that failed and have no finished record.
     conflicts:   units excluded because their records conflict (:class:`~bench.stats.entries.Conflict`).
     """
 
@@ -63,10 +64,11 @@ class SubmissionSummary:
     missing: list[tuple[str, int]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     pair_by: str = "subjects"
+    failed: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.conflicts
+        return not self.missing and not self.conflicts and not self.failed
 
     @property
     def n_pairs(self) -> int:
@@ -78,6 +80,7 @@ class SubmissionSummary:
                 "se": self.se, "se_over": self.pair_by, "n_subjects": self.n_subjects, "n_seeds": self.n_seeds,
                 "n_units": self.n_units, "complete": self.complete,
                 "missing": [f"{s}/seed{x}" for s, x in self.missing],
+                "failed": [{"unit": f"{s}/seed{x}", "error": e} for s, x, e in self.failed],
                 "conflicts": [c.to_dict() for c in self.conflicts],
                 "per_subject": {k: {"mean": m, "std": s, "n_seeds": n} for k, (m, s, n) in self.per_subject.items()}}
 
@@ -99,7 +102,9 @@ def summarise(records: Iterable[Record], metric: str) -> list[SubmissionSummary]
         means, stds, counts = per_split.mean(), per_split.std(ddof=1), per_split.count()
         have = {(s, int(x)) for s, x in zip(group["split"], group["seed"])}
         excluded = {(c.split, c.seed) for c in conflicts}
-        missing = sorted(expected_units(example) - have - excluded)
+        failed = sorted({(r.split, r.seed, first_line(r.error)) for r in resolved.failed
+                         if r.task == task and r.submission == sub})
+        missing = sorted(expected_units(example) - have - excluded - {(s, x) for s, x, _ in failed})
         n_subj = len(means)
         spread = group["value"].to_numpy() if pair_by == "seeds" else means.to_numpy()
         out.append(SubmissionSummary(
@@ -108,5 +113,5 @@ def summarise(records: Iterable[Record], metric: str) -> list[SubmissionSummary]
             se=float(spread.std(ddof=1) / np.sqrt(len(spread))) if len(spread) > 1 else float("nan"),
             n_subjects=n_subj, n_seeds=int(group["seed"].nunique()), n_units=len(group),
             per_subject={s: (float(means[s]), float(stds[s]), int(counts[s])) for s in means.index},
-            missing=missing, conflicts=conflicts, pair_by=pair_by))
+            missing=missing, conflicts=conflicts, pair_by=pair_by, failed=failed))
     return out

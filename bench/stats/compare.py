@@ -163,7 +163,8 @@ def compare(records: Iterable[Record], task: str, a: str, b: str, metric: str = 
                       mean_a=float(sa.mean()) if len(sa) else nan, mean_b=float(sb.mean()) if len(sb) else nan,
                       mean_diff=float((sa - sb).mean()) if len(sa) else nan, test=decision.test,
                       t=decision.statistic, p=decision.p, cohens_dz=decision.dz, sd_diff=decision.sd_diff,
-                      mdd=decision.mdd, t_unit=unit_level.statistic, p_unit=unit_level.p, wilcoxon_stat=w, p_wilcoxon=p_w, ci_low=lo,
+                      mdd=decision.mdd, t_unit=unit_level.statistic, p_unit=unit_level.p, wilcoxon_stat=w,
+                      p_wilcoxon=p_w, ci_low=lo,
                       ci_high=hi, ci_level=ci_level, alpha=alpha, note=decision.note, unmatched=unmatched,
                       conflicts=[f"{c.submission}: {c.label}" for c in resolved.conflicts])
 

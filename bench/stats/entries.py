@@ -125,9 +125,53 @@ def resolve_entries(records: Iterable[Record]) -> Resolution:
     return out
 
 
+def first_line(error: str | None) -> str:
+    """The first non-empty line of a failed unit's error (what pages and ``bench results`` show)."""
+    for line in (error or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "failed (no error message recorded)"
+
+
+@dataclass
+class FailedAttempt:
+    """An entry with failed units and no finished unit: not a leaderboard entry, listed as a failed attempt.
+
+    errors: (first line of the error, number of units that failed with it), most frequent first."""
+
+    task: str
+    submission: str
+    n_failed: int
+    errors: list[tuple[str, int]]
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "submission": self.submission, "status": "failed attempt",
+                "n_failed": self.n_failed, "errors": [{"error": e, "units": n} for e, n in self.errors]}
+
+
+def error_counts(failed: Iterable[Record]) -> list[tuple[str, int]]:
+    """(first error line, count) over failed records, most frequent first."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in failed:
+        counts[first_line(r.error)] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def failed_attempts(records: Iterable[Record]) -> list[FailedAttempt]:
+    """Entries (task, submission) whose records are all failed: they failed, they did not go missing."""
+    records = list(records)
+    finished = {(r.task, r.submission) for r in records if r.finished}
+    failed = resolve_entries(records).failed
+    out = []
+    for task, sub in sorted({(r.task, r.submission) for r in failed} - finished):
+        mine = [r for r in failed if r.task == task and r.submission == sub]
+        out.append(FailedAttempt(task, sub, len(mine), error_counts(mine)))
+    return out
+
+
 def entry_records(records: Iterable[Record], task: str, submission: str) -> list[Record]:
     """The records that count for one entry (see :func:`resolve_entries`)."""
-    return [r for r in resolve_entries(r for r in records if r.task == task and r.submission == submission).records]
+    return resolve_entries(r for r in records if r.task == task and r.submission == submission).records
 
 
 def conflict_message(conflicts: list[Conflict], limit: int = 6) -> str:
@@ -141,5 +185,6 @@ def conflict_message(conflicts: list[Conflict], limit: int = 6) -> str:
             f"fix: {conflict_fix(conflicts[0].submission, conflicts[0].task)}")
 
 
-__all__ = ["CONFLICT_FIX", "Conflict", "conflict_fix", "Resolution", "conflict_message", "entry_records", "resolve_entries",
+__all__ = ["CONFLICT_FIX", "Conflict", "FailedAttempt", "conflict_fix", "error_counts", "failed_attempts",
+           "first_line", "Resolution", "conflict_message", "entry_records", "resolve_entries",
            "spec_identity"]

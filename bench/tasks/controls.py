@@ -23,7 +23,7 @@ and stored in the record's metrics under ``control/...``:
                                        (``probe_variant``, default ``raw``): the content below ~1 Hz.
                                        Not on the 5-95 Hz file: a band-pass removes exactly these
                                        offsets and trends, so the probe misses the confound there
-                                       (simulated block design: 1.0 on raw, chance on 5-95 Hz).
+                                       (simulated tiny block design: 0.95 on raw, 0.26, p = 0.04, on 5-95 Hz).
 ``control/band_power_top1`` (+ ``_p``)    the same classifier on log band power per channel
                                        (``bands``, default 0.5-4, 4-8, 8-13, 13-30, 30-55, 55-95 Hz;
                                        periodogram of each raw epoch): block-wise changes of muscle

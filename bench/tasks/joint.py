@@ -120,45 +120,8 @@ class LinearClassifier:
         return torch.log_softmax(self.logits(x), dim=1)
 
 
-# ------------------------------------------------------------------------------------------------
-# Towers
-# ------------------------------------------------------------------------------------------------
-
-class JointEncoder(nn.Module):
-    """Frozen mode, folded: ``forward(x) = W phi(x)`` in the image-feature space (size G).
-
-    ``eeg_embedding(x)`` is ``phi(x)`` (the joint space, D) and ``image_embedding(g)`` is
-    ``theta(v) = W^T g`` (D). ``n_outputs`` = G, what :func:`bench.training.fit` checks.
-    """
-
-    def __init__(self, brain: nn.Module, joint_dim: int, feature_dim: int) -> None:
-        super().__init__()
-        self.brain = brain
-        self.proj = nn.Linear(joint_dim, feature_dim, bias=False)
-        self.n_outputs = int(feature_dim)
-        self.joint_dim = int(joint_dim)
-
-    def forward(self, x: torch.Tensor, subject: torch.Tensor | None = None) -> torch.Tensor:
-        return self.proj(self.brain(x, subject))
-
-    def eeg_embedding(self, x: torch.Tensor, subject: torch.Tensor | None = None) -> torch.Tensor:
-        return self.brain(x, subject)
-
-    def image_embedding(self, features: torch.Tensor) -> torch.Tensor:
-        return features @ self.proj.weight.to(features.device)
-
-
-class ImageTower(nn.Module):
-    """Fine-tune mode: a trainable backbone (pooled features) + a linear head to the joint space."""
-
-    def __init__(self, backbone: nn.Module, n_features: int, joint_dim: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(n_features, joint_dim)
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(pixels))
-
+# The towers are models: they live in bench/encoders/joint.py (re-exported here for existing imports).
+from bench.encoders.joint import ImageTower, JointEncoder  # noqa: E402,F401
 
 # ------------------------------------------------------------------------------------------------
 # Image inputs (for fine-tuning and for saliency's masked forward passes)

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.encoders.joint import ImageTower, JointEncoder
 from bench.errors import ConfigError
-from bench.tasks.joint import (DEFAULT_JOINT_DIM, ImageTower, InputSpec, JointEncoder, LinearClassifier,
-                               feature_function, fit_two_tower, image_encoder_mode, input_spec, load_input,
-                               load_resized, normalise_features)
+from bench.tasks.joint import (DEFAULT_JOINT_DIM, InputSpec, LinearClassifier, feature_function, fit_two_tower,
+                               image_encoder_mode, input_spec, load_input, load_resized, normalise_features)
 
 
 @dataclass

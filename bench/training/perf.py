@@ -1,4 +1,6 @@
-"""Process-level CPU performance switches, applied explicitly (never on import).
+"""Process-level CPU performance switches, applied explicitly (never on import), and hardware checks.
+
+``bf16_supported(device)``: whether bf16 autocast has matmul hardware here (``recipe.precision: bf16``).
 
 ``tune_cpu_allocator()``: glibc's malloc returns every freed block above the mmap threshold (32 MB
 at most, dynamically) to the kernel, so each training step re-faults its large activations page

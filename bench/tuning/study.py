@@ -107,11 +107,20 @@ def open_storage(url: str, *, heartbeat_interval: float | None = None, grace_per
     elif uris.kind(url) == "postgresql":
         engine_kwargs = {"connect_args": {"connect_timeout": 10}}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is "experimental"
-            return RDBStorage(url, engine_kwargs=engine_kwargs,
-                              heartbeat_interval=int(heartbeat_interval or HEARTBEAT_INTERVAL) or 1,
-                              grace_period=int(grace_period or GRACE_PERIOD) or 1, **_retry_callback())
+        for attempt in range(4):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat: "experimental"
+                    return RDBStorage(url, engine_kwargs=engine_kwargs,
+                                      heartbeat_interval=int(heartbeat_interval or HEARTBEAT_INTERVAL) or 1,
+                                      grace_period=int(grace_period or GRACE_PERIOD) or 1, **_retry_callback())
+            except Exception as exc:
+                # Concurrent first start: another worker is creating the same tables right now.
+                text = str(exc).lower()
+                racing = "already exists" in text or "duplicate key" in text or "uniqueviolation" in text
+                if not racing or attempt == 3:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(f"the storage '{redact(url)}' needs a database driver that is not installed: "
                           f"{uris.scrub(str(exc), url)}", field="--storage",

@@ -125,3 +125,13 @@ def test_interaction_plot_writes_a_png(tmp_path):
     res = factorial(factorial_records(np.random.default_rng(5), image_effect=0.05), "t-demo", mixed=False)
     out = interaction_plot(res, tmp_path / "plot.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def test_page_data_states_why_a_design_is_not_shown():
+    from bench.analysis import factorial_for_page
+
+    records = factorial_records(np.random.default_rng(6), image_effect=0.05)
+    page = factorial_for_page(records, "t-demo")
+    assert page["available"] and {e["term"] for e in page["effects"]} >= {"encoder", "image_model"}
+    missing = factorial_for_page([r for r in records if r.submission != "nice-pixels-colour-texture"], "t-demo")
+    assert not missing["available"] and "encoder=nice, image_model=pixels-colour-texture" in missing["reason"]

@@ -8,7 +8,8 @@ an endpoint. Faults for tests, per URL path (``server.faults[path] = {...}``):
 - ``{"status": 500}``          answer with that status;
 - ``{"drop_after": n, "times": k}``  send the headers of the whole answer but only ``n`` bytes, then
                                close the connection (the next ``k - 1`` requests too);
-- ``{"corrupt": k}``           serve flipped bytes for the next ``k`` requests.
+- ``{"corrupt": k}``           serve flipped bytes for the next ``k`` requests;
+- ``{"ignore_range": True}``   answer range requests with the whole file (``200``), as some hosts do.
 
 ``server.log`` lists (method, path, Range header) of every request.
 """
@@ -62,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         start, status = 0, 200
-        rng = self.headers.get("Range")
+        rng = None if fault.get("ignore_range") else self.headers.get("Range")
         if rng and rng.startswith("bytes="):
             first = rng[len("bytes="):].split("-")[0]
             start = int(first) if first else 0

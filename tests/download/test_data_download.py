@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import io
 import json
 import sys
@@ -106,6 +107,23 @@ def test_killed_download_resumes_with_identical_bytes(server, tmp_path, eeg2_sim
     assert dest.read_bytes() == source.read_bytes() and not part.exists()
 
 
+def test_host_ignoring_ranges_and_stale_partial_files(server, tmp_path, eeg2_sim):
+    remote = HFFile("LidongYang/EEG_Image_decode", TRAIN_250)
+    source = (eeg2_sim["250hz"] / TRAIN_250).read_bytes()
+    dest = tmp_path / "x.npy"
+    dest.with_name("x.npy.part").write_bytes(b"stale bytes of another file")
+    server.faults[_route(remote.url)] = {"ignore_range": True}
+    fetched = download(remote.url, dest, Expected(size=len(source)), mirror=server.url, progress=False)
+    assert server.gets()[-1][2] == "bytes=27-" and fetched.transferred == len(source)   # 200 -> started over
+    assert dest.read_bytes() == source
+    dest.unlink()
+    dest.with_name("x.npy.part").write_bytes(b"\0" * 1000)     # a stale prefix, range honoured this time
+    server.faults.clear()
+    download(remote.url, dest, Expected(size=len(source), sha256=hashlib.sha256(source).hexdigest(), origin="t"),
+             mirror=server.url, progress=False)
+    assert dest.read_bytes() == source                         # wrong prefix caught by the checksum, refetched
+
+
 def test_dropped_connections_resume_within_one_run(server, tmp_path, eeg2_sim):
     route = _route(HFFile("LidongYang/EEG_Image_decode", TRAIN_250).url)
     server.faults[route] = {"drop_after": 100_000, "times": 3}
@@ -132,6 +150,17 @@ def test_corrupted_files_are_detected_and_refetched(server, tmp_path, eeg2_sim):
     assert sorted(report.fetched) == sorted([TRAIN_250, "test_images.zip"])
     assert filecmp.cmp(eeg, eeg2_sim["250hz"] / TRAIN_250, shallow=False)
     _same_tree(eeg2_sim["250hz"], root, "test_images")
+
+
+def test_complete_archive_left_by_a_stopped_run_is_unpacked_not_refetched(server, mirror_tree, tmp_path):
+    listing = json.loads(local(mirror_tree, OSFFile("y63gw", "x").listing_url).read_text())
+    entry = next(e for e in listing["data"] if e["attributes"]["name"] == "test_images.zip")
+    root = tmp_path / "things-eeg2"
+    root.mkdir()
+    (root / "test_images.zip").write_bytes(local(mirror_tree, entry["links"]["download"]).read_bytes())
+    report = _get(data_root=tmp_path, variant="images", mirror=server.url)
+    assert "test_images.zip" in report.fetched and (root / "test_images").is_dir()
+    assert not server.gets(_route(entry["links"]["download"]))      # verified against OSF's sha256, reused
 
 
 def test_corrupt_transfer_is_refetched_then_refused(server, tmp_path, eeg2_sim):

@@ -36,25 +36,25 @@ def _quiet(name, params, settings, **kw):
 def test_timm_through_the_hub_lands_where_the_harness_loads_it(hub, tmp_path, wsettings):
     from tests.images.fake_weights import plant_timm
 
-    published = plant_timm(tmp_path / "publisher", "resnet18")          # random-init, real format
-    served = hub.root / "huggingface.co/timm/resnet18.a1_in1k/resolve/main/model.safetensors"
+    published = plant_timm(tmp_path / "publisher", "test_resnet")        # random-init, real format (timm's tiny test net)
+    served = hub.root / "huggingface.co/timm/test_resnet.r160_in1k/resolve/main/model.safetensors"
     served.parent.mkdir(parents=True)
     served.write_bytes(published.read_bytes())
-    report = _quiet("timm", {"model": "resnet18"}, wsettings, mirror=hub.url)
+    report = _quiet("timm", {"model": "test_resnet"}, wsettings, mirror=hub.url)
     entry = report.entries[0]
-    dest = wsettings.weights_dir / "timm/resnet18.a1_in1k/model.safetensors"
+    dest = wsettings.weights_dir / "timm/test_resnet.r160_in1k/model.safetensors"
     assert entry["action"] == "downloaded" and dest.read_bytes() == published.read_bytes()
     from bench.images import build_image_model
 
-    model = build_image_model("timm", {"model": "resnet18"}, wsettings)
+    model = build_image_model("timm", {"model": "test_resnet"}, wsettings)
     assert model.weight_files() == [dest] and entry["checksum"] == model.weights_checksum()
     import numpy as np
 
     model.load()
     out = model._forward(torch.zeros(1, 3, 64, 64))
-    assert out.shape == (1, 512) and np.isfinite(out.numpy()).all()
+    assert out.shape == (1, model._net.num_features) and np.isfinite(out.numpy()).all()
     records = json.loads((wsettings.weights_dir / RECORD).read_text())
-    assert records["timm:resnet18.a1_in1k"]["checksum"] == entry["checksum"]
+    assert records["timm:test_resnet.r160_in1k"]["checksum"] == entry["checksum"]
 
 
 def test_open_clip_present_noop_then_wrong_checksum_refetched(hub, wsettings):
@@ -150,3 +150,50 @@ def test_metric_extractor_files(hub, wsettings):
     with pytest.raises(DownloadError, match="c27df63c"):                # torch.hub's file-name hash is checked
         _quiet("metrics", {"extractors": "efficientnet_b1"}, wsettings, mirror=hub.url)
     assert not (tv / "efficientnet_b1-c27df63c.pth").exists()
+
+
+HUBCONF = '''dependencies = ["torch"]
+import torch
+
+
+def tiny(pretrained=True):
+    model = torch.nn.Linear(2, 2)
+    if pretrained:
+        model.load_state_dict(torch.hub.load_state_dict_from_url(
+            "https://dl.fbaipublicfiles.com/dino/tiny/tiny_pretrain.pth", map_location="cpu"))
+    return model
+'''
+
+
+def test_torch_hub_repo_and_checkpoint_through_the_mirror(hub, tmp_path):
+    """What dreamsim's DINO types do: torch.hub.load('facebookresearch/dino:main', ...) + the hub checkpoint."""
+    import io
+    import zipfile
+
+    import torch.hub
+
+    from bench.download.weights import torch_hub_downloads
+    from tests.download.remote import local
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:                        # GitHub's zipball: its top folder first
+        zf.writestr("facebookresearch-dino-7c446df/", "")
+        zf.writestr("facebookresearch-dino-7c446df/hubconf.py", HUBCONF)
+    zball = local(hub.root, "https://github.com/facebookresearch/dino/zipball/main")
+    zball.parent.mkdir(parents=True)
+    zball.write_bytes(buf.getvalue())
+    state = {"weight": torch.arange(4.0).reshape(2, 2), "bias": torch.ones(2)}
+    ckpt = local(hub.root, "https://dl.fbaipublicfiles.com/dino/tiny/tiny_pretrain.pth")
+    ckpt.parent.mkdir(parents=True)
+    torch.save(state, ckpt)
+    saved = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        with torch_hub_downloads(hub.url, progress=False):
+            model = torch.hub.load("facebookresearch/dino:main", "tiny", trust_repo=True)
+    finally:
+        torch.hub.set_dir(saved)
+    assert torch.equal(model.weight, state["weight"]) and torch.equal(model.bias, state["bias"])
+    assert (tmp_path / "hub/facebookresearch_dino_main/hubconf.py").is_file()
+    assert (tmp_path / "hub/checkpoints/tiny_pretrain.pth").read_bytes() == ckpt.read_bytes()
+    assert torch.hub.download_url_to_file.__module__ == "torch.hub"     # restored afterwards

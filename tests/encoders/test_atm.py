@@ -91,3 +91,24 @@ def test_positional_embedding_is_a_parameter():
     assert without.position is None
     table = sinusoidal_embedding(5, 7)
     assert table.shape == (5, 7) and torch.allclose(table[0, 0::2], torch.zeros(4))
+
+
+def test_fast_block_equals_the_literal_ops_in_float64_with_gradients():
+    kw = dict(dropout=0.0, conv_dropout=0.0, proj_dropout=0.0, subject_token_dropout=0.0)
+    fast, literal = make(**kw).double().train(), make(impl="literal", **kw).double().train()
+    literal.load_state_dict(fast.state_dict())
+    x = torch.randn(6, 17, 100, dtype=torch.float64)
+    subj = torch.tensor([1, 2, 3, 1, 2, 9])
+    outs, grads = [], []
+    for enc in (literal, fast):
+        out = enc(x, subj)
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.sin().sum(), [p for p in enc.parameters()], allow_unused=True))
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-10, rtol=1e-9)
+    for (name, _), ga, gb in zip(fast.named_parameters(), *grads):
+        if ga is None:
+            assert gb is None or not gb.any(), name
+            continue
+        torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-7, msg=name)
+    for (k, va), vb in zip(literal.state_dict().items(), fast.state_dict().values()):
+        torch.testing.assert_close(vb, va, msg=k)        # BatchNorm running statistics too

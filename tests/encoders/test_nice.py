@@ -124,3 +124,84 @@ def test_fast_dropout_statistics():
     assert len(values) == 2 and values[0] == 0 and float(values[1]) == pytest.approx(1 / 0.75)
     assert abs(float((y == 0).float().mean()) - 0.25) < 0.01
     assert torch.equal(dropout(x, 0.25, False), x)
+
+
+# ---------------------------------------------------------------- folded BatchNorm + ELU (ops.linear_batchnorm_elu)
+def _literal_bn_elu(x, weight, bias, bn):
+    h = x.reshape(-1, weight.shape[1]) @ weight.t() + bias
+    return F.elu(bn(h.view(*h.shape, 1, 1)).view_as(h))
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])   # a large common offset: the shift keeps float32 statistics exact
+def test_folded_batchnorm_elu_equals_literal_float64_with_gradients(offset):
+    from bench.encoders.ops import linear_batchnorm_elu
+
+    torch.manual_seed(0)
+    bns = [torch.nn.BatchNorm2d(7).double() for _ in range(2)]
+    with torch.no_grad():
+        bns[0].weight.uniform_(0.5, 1.5)
+        bns[0].bias.uniform_(-0.5, 0.5)
+    bns[1].load_state_dict(bns[0].state_dict())
+    base = (torch.randn(4, 3, 5, 6, dtype=torch.float64) + offset)
+    weight = torch.randn(7, 6, dtype=torch.float64)
+    bias = torch.randn(7, dtype=torch.float64)
+    outs, grads = [], []
+    for fn, bn in ((_literal_bn_elu, bns[0]), (linear_batchnorm_elu, bns[1])):
+        leaves = [t.clone().requires_grad_(True) for t in (base, weight, bias)]
+        x = leaves[0].transpose(1, 2)                # a non-contiguous input, as the unfold views are
+        y = fn(x, leaves[1], leaves[2], bn)
+        outs.append(y)
+        params = leaves + [bn.weight, bn.bias]
+        grads.append(torch.autograd.grad((y.sin() * torch.linspace(0, 1, 7, dtype=y.dtype)).sum(), params))
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-12, rtol=1e-10)
+    for name, ga, gb in zip(("x", "weight", "bias", "gamma", "beta"), *grads):
+        torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-8, msg=name)
+    for k in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(bns[1], k), getattr(bns[0], k), msg=k)
+    bns[0].eval(), bns[1].eval()
+    with torch.no_grad():
+        torch.testing.assert_close(linear_batchnorm_elu(base, weight, bias, bns[1]),
+                                   _literal_bn_elu(base, weight, bias, bns[0]))
+
+
+def test_folded_batchnorm_float32_with_a_dc_offset_stays_accurate():
+    from bench.encoders.ops import linear_batchnorm_elu
+
+    torch.manual_seed(1)
+    bn64, bn32 = torch.nn.BatchNorm2d(40).double(), torch.nn.BatchNorm2d(40)
+    x = torch.randn(2000, 25, dtype=torch.float64) * 0.01 + 3.0          # mean / std = 300
+    w = torch.randn(40, 25, dtype=torch.float64)
+    ref = _literal_bn_elu(x, w, torch.zeros(40, dtype=torch.float64), bn64)
+    ours = linear_batchnorm_elu(x.float(), w.float(), None, bn32)
+    assert (ours.double() - ref).abs().max() < 1e-3
+
+
+def test_nice_impls_agree_under_bf16_autocast():
+    a = make(17, 100, d=32)
+    b = make(17, 100, d=32, impl="literal")
+    b.load_state_dict(a.state_dict())
+    _no_dropout(a), _no_dropout(b)
+    x = torch.randn(16, 17, 100)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ya, yb = a(x), b(x)
+    ya.float().sum().backward()
+    assert ya.dtype == yb.dtype and torch.isfinite(ya).all()
+    assert (ya.float() - yb.float()).abs().max() < 0.1                  # bf16 rounding, same function
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in a.parameters() if p.requires_grad)
+
+
+def test_sliding_sum_and_windows_gradients():
+    from bench.encoders.ops import windows
+
+    x = torch.randn(2, 30, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: sliding_sum(t, 7, 1), (x,))
+    assert torch.autograd.gradcheck(lambda t: windows(t, 1, 6, 3), (x,))
+    torch.testing.assert_close(windows(x, 1, 6, 3), x.unfold(1, 6, 3))
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.1])
+def test_dropout_keep_probability_is_exact_in_expectation(p):
+    torch.manual_seed(0)
+    y = dropout(torch.ones(400_000), p, True)
+    assert abs(float((y == 0).float().mean()) - p) < 0.004
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.01)

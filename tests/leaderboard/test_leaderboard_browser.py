@@ -73,16 +73,16 @@ def test_sorting_by_column_headers(site, open_page):
     names = lambda: [r["name"] for r in _board(page)]                               # noqa: E731
     scores = lambda: [float(r["score"].split(" ")[0]) for r in _board(page)]        # noqa: E731
     default = names()
-    page.click("#board thead th:nth-child(3) button")                               # Submission
+    page.click("#board thead th:nth-child(2) button")                               # Submission
     assert names() == sorted(default)
-    page.click("#board thead th:nth-child(3) button")
+    page.click("#board thead th:nth-child(2) button")
     assert names() == sorted(default, reverse=True)
-    page.click("#board thead th:nth-child(8) button")                               # top-1: descending first
+    page.click("#board thead th:nth-child(3) button")                               # top-1: descending first
     assert scores() == sorted(scores(), reverse=True) and names()[0] == "nice_clip_partial"
-    page.click("#board thead th:nth-child(8) button")
+    page.click("#board thead th:nth-child(3) button")
     assert scores() == sorted(scores())
-    assert page.get_attribute("#board thead th:nth-child(8)", "aria-sort") == "ascending"
-    page.click("#board thead th:nth-child(2) button")                               # Tier: incomplete stays last
+    assert page.get_attribute("#board thead th:nth-child(3)", "aria-sort") == "ascending"
+    page.click("#board thead th:nth-child(4) button")                               # Tier: incomplete stays last
     assert names()[-1] == "nice_clip_partial" and names()[0] in ("nice_dreamsim", "atm_dreamsim")
     assert probe.problems == []
 

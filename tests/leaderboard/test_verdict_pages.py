@@ -24,11 +24,17 @@ def _records() -> list[Record]:
                       task=task_spec(subjects=(1, 2, 3, 4), seeds=(0, 1)), seed=4)
     stale = Record.from_dict({**real[0].to_dict(), "key": "stale-key", "metrics": {**real[0].metrics, "top1": 0.9}})
     rng = np.random.default_rng(0)
-    pool = pooled({"good": (0.60 + rng.normal(0, 0.02, 5)).tolist(), "chance": (0.025 + rng.normal(0, 0.005, 5)).tolist()})
+    pool = pooled({"good": (0.60 + rng.normal(0, 0.02, 5)).tolist(),
+                   "chance": (0.025 + rng.normal(0, 0.005, 5)).tolist()})
     a, b = _constant_board()
     const = within({A: a, B: b}, task="constant-task")
     two = within({A: {(1, 0): 0.83, (2, 0): 0.61}, B: {(1, 0): 0.63, (2, 0): 0.62}}, task="two-task")
-    return real + [stale] + pool + const + two
+    units = {("c", s, k) for s in (1, 2, 3, 4) for k in (0, 1)}
+    failed = make_board({"c": ("nice_clip", 0.4)}, task=task_spec(subjects=(1, 2, 3, 4), seeds=(0, 1)), seed=5,
+                        failed=units)
+    for r in failed:
+        r.error = "DataError: THINGS-EEG2 root folder not found\n  fix: bench data download things-eeg2"
+    return real + [stale] + pool + const + two + failed
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def verdict_site(tmp_path_factory):
 
 
 def _text(path) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", path.read_text()))
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", path.read_text())))
 
 
 def test_pooled_task_page_pairs_over_seeds_and_separates(verdict_site):
@@ -114,3 +120,57 @@ def test_pages_use_the_same_records_as_the_cli():
 
     view = next(t for t in assemble(recs, n_boot=100).tasks if t.name == REAL)
     assert {e.submission: e.tier for e in view.entries} == compute_tiers(recs, REAL, "top1").tiers
+
+
+# ---- issue #16, item 1: failed is not missing ------------------------------------------------------
+def test_an_entry_that_only_failed_is_a_failed_attempt_not_an_entry(verdict_site):
+    text = _text(verdict_site / "tasks" / f"{REAL}.html")
+    assert re.search(r"Failed attempts .* c : 8 units failed — 8 × DataError: THINGS-EEG2 root folder not found", text,
+                     re.S)
+    assert "fix: bench data download" not in text                      # the first line of the error only
+    board = verdict_site / "tasks" / f"{REAL}.html"
+    rows = re.findall(r'<td class="name"><a href="[^"]+">([^<]+)</a>', board.read_text())
+    assert "c" not in rows and set(rows) == {"a", "b"}
+    assert not (verdict_site / "submissions" / "c.html").exists()
+    assert "1 failed attempt" in _text(verdict_site / "index.html")
+    data = json.loads((verdict_site / "leaderboard.json").read_text())
+    task = next(t for t in data["tasks"] if t["task"] == REAL)
+    assert "c" not in {e["submission"] for e in task["entries"]}
+
+
+# ---- issue #16, item 5: plots and intervals that read right ----------------------------------------
+def test_intervals_are_clipped_to_the_metric_range_and_omitted_at_small_n():
+    from scipy import stats
+
+    from bench.leaderboard.data import fmt_interval, interval
+    from bench.stats.aggregate import SubmissionSummary
+
+    s = SubmissionSummary("t", "x", "top1", mean=0.05, se=0.1, n_subjects=3, n_seeds=2, n_units=6)
+    iv = interval(s, "top1")
+    half = stats.t.ppf(0.975, 2) * 0.1
+    assert iv.low == 0.0 and iv.high == pytest.approx(0.05 + half) and iv.clipped_low and not iv.clipped_high
+    assert fmt_interval(iv, "top1") == f"[0.00, {100 * (0.05 + half):.2f}] (clipped)"
+    assert interval(SubmissionSummary("t", "x", "top1", 0.5, 0.2, 2, 1, 2), "top1") is None      # n = 2: no interval
+    loss = interval(SubmissionSummary("t", "x", "val_loss", -3.0, 1.0, 4, 1, 4), "val_loss")      # unbounded metric
+    assert not loss.clipped and loss.low == pytest.approx(-3.0 - stats.t.ppf(0.975, 3))
+
+
+def test_index_table_shows_the_95_percent_interval(verdict_site):
+    from scipy import stats
+
+    recs = [r for r in _records() if r.task == "pooled-task"]
+    good = np.array([r.metrics["top1"] for r in recs if r.submission == "good"])
+    lo, hi = stats.t.interval(0.95, len(good) - 1, loc=good.mean(), scale=stats.sem(good))
+    index = _text(verdict_site / "index.html")
+    assert f"[{100 * lo:.2f}, {100 * hi:.2f}]" in index and "95% CI" in index
+
+
+def test_one_quantity_per_axis_and_series_told_apart_without_colour(site):
+    from bench.leaderboard.plots import curve_panels, style
+
+    assert curve_panels(["lr", "seconds", "temperature", "train_loss", "val_loss", "val_top1"]) == [
+        ["train_loss", "val_loss"], ["lr"], ["seconds"], ["temperature"], ["val_top1"]]
+    looks = {(style(i)["marker"], style(i)["ls"]) for i in range(10)}
+    assert len(looks) == 10 and len({style(i)["marker"] for i in range(10)}) == 10
+    kway = (site / "plots" / f"task-{REAL}-kway.svg").read_text()
+    assert "stroke-dasharray" in kway                                    # dashed series, not colour alone

@@ -36,6 +36,21 @@ def test_claim_is_exclusive_until_released_or_expired(tracking_uri):
     assert again is not None
 
 
+def test_a_dead_local_owner_frees_its_claim_at_once(tracking_uri):
+    """kill -9 + rerun on the same machine: the dead process's claims and runs need not wait for the lease."""
+    store = RecordStore(tracking_uri)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = gone.stdout.strip()
+    dead = ClaimBook(store.client, lease_s=600)
+    dead.owner = dead.owner.rsplit(":", 1)[0] + ":" + dead_pid
+    assert dead.try_claim("k9") is not None
+    assert ClaimBook(store.client, lease_s=600).try_claim("k9") is not None     # taken over although fresh
+    run_id = store.start_unit(key="k9", task="t", submission="s", split="sub-01", subject=1, seed=0)
+    store.client.set_tag(run_id, "bench.pid", dead_pid)
+    assert RecordStore(tracking_uri).reap() == [run_id]
+    assert "no longer exists" in store.client.get_run(run_id).data.tags["bench.killed_reason"]
+
+
 def test_heartbeat_keeps_a_claim_live(tracking_uri):
     store = RecordStore(tracking_uri)
     holder = ClaimBook(store.client, lease_s=1.0)
@@ -180,3 +195,25 @@ def test_jobs_two_equals_jobs_one(tmp_path, tiny_cache, _mlflow_template):
         for name, value in one.metrics.items():
             assert two.metrics[name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
         assert two.chosen_epoch == one.chosen_epoch
+
+
+def test_dry_run_shows_claimed_units(tmp_path, tiny_cache, tracking_uri, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from bench.execution import evaluate
+
+    plan = write_tiny_plan(tmp_path / "specs", tiny_cache, seeds=(0, 1), epochs=1)
+    settings = plan.settings(tracking_uri)
+    keys = [p.key for p in evaluate([str(plan.submission)], tasks=[str(plan.task)], settings=settings,
+                                    progress=False, dry_run=True).planned]
+    other = ClaimBook(RecordStore(tracking_uri).client, lease_s=600)
+    other.owner = "another-machine:4242"
+    assert other.try_claim(keys[1], "tiny · seed 1") is not None
+    report = evaluate([str(plan.submission)], tasks=[str(plan.task)], settings=settings, progress=False, dry_run=True)
+    assert set(report.claims) == {keys[1]}
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tiny_cache))
+    result = CliRunner().invoke(app, ["evaluate", str(plan.submission), "--task", str(plan.task), "--dry-run",
+                                      "--tracking-uri", tracking_uri, "--device", "cpu", "--no-progress"])
+    assert f"{keys[1][:12]}" in result.output and "[claimed by another-machine:4242, heartbeat" in result.output, \
+        result.output

@@ -52,7 +52,7 @@ def _cli():
 def test_lab_setup_server_on_postgres_evaluate_resume_results_compare_leaderboard(
         tmp_path, tiny_cache, pg_mlflow_server, postgres, monkeypatch):
     from bench.records.mlflow_store import RecordStore
-    from tests.scaleout.conftest import PG_PASSWORD
+    from tests.scaleout.pg import PG_PASSWORD
 
     uri = pg_mlflow_server.uri
     a = write_tiny_plan(tmp_path / "a", tiny_cache, seeds=(0, 1), epochs=1, name="pga")
@@ -96,7 +96,7 @@ def test_tune_on_postgres_storage_two_spellings_one_study(tmp_path, tiny_cache, 
     import optuna
 
     from bench.tuning.study import open_storage
-    from tests.scaleout.conftest import PG_PASSWORD
+    from tests.scaleout.pg import PG_PASSWORD
 
     url = postgres.create_db("optuna_tune")
     other_spelling = url.replace("postgresql://", "postgres://").replace("127.0.0.1", "LOCALHOST".lower())
@@ -145,3 +145,30 @@ def test_direct_postgres_store_works_and_warns_about_local_artifacts(postgres, t
     assert again.finished_keys() == {rec.key}
     a, b = ClaimBook(store.client, 60), ClaimBook(again.client, 60)
     assert a.try_claim("pgkey") is not None and b.try_claim("pgkey") is None
+
+
+_FIRST_START = """
+import sys
+from bench.records.mlflow_store import RecordStore
+from bench.tuning.study import open_storage
+import warnings
+warnings.simplefilter("ignore")
+store = RecordStore(sys.argv[1])
+open_storage(sys.argv[2])
+print("ok", store.experiment_id)
+"""
+
+
+def test_concurrent_first_start_on_new_postgres_databases(postgres):
+    """Three processes open a new MLflow store and a new Optuna storage at once: no migration race."""
+    import subprocess
+    import sys
+
+    from tests.tuning.tiny import ROOT
+
+    mlflow_url, optuna_url = postgres.create_db("race_mlflow"), postgres.create_db("race_optuna")
+    procs = [subprocess.Popen([sys.executable, "-c", _FIRST_START, mlflow_url, optuna_url], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    assert len({out.split()[1] for out, _ in outs}) == 1

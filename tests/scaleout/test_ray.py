@@ -122,8 +122,8 @@ def test_ray_plan_killed_halfway_resumes_and_matches_local(tmp_path, tiny_cache,
 def test_ray_failures_stay_with_their_unit(tmp_path, monkeypatch):
     """A worker that dies and a task that raises each become one failed record; the others finish."""
     from bench.config import load_submission, load_task
-    from bench.ray_executor import make_ray_executor
-    from bench.runner import PlannedUnit
+    from bench.execution.executors import make_ray_executor
+    from bench.execution.plan import PlannedUnit
     from bench.settings import load_settings
     from bench.tasks import Unit
     from tests.scaleout.procs import RAY_LOOPBACK_ENV
@@ -152,7 +152,7 @@ def test_ray_executor_explains_a_missing_ray(monkeypatch):
     import sys
 
     from bench.errors import ConfigError
-    from bench.runner import get_executor
+    from bench.execution.executors import get_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(ConfigError, match=r"pip install '\.\[ray\]'"):
@@ -161,10 +161,59 @@ def test_ray_executor_explains_a_missing_ray(monkeypatch):
 
 def test_ray_executor_rejects_bad_resources():
     from bench.errors import ConfigError
-    from bench.ray_executor import make_ray_executor
+    from bench.execution.executors import make_ray_executor
 
     with pytest.raises(ConfigError, match="num_cpus_per_unit"):
         make_ray_executor(num_cpus_per_unit=0)
     with pytest.raises(ConfigError, match="num_gpus_per_unit"):
         make_ray_executor(num_gpus_per_unit=1.5)
     make_ray_executor(num_gpus_per_unit=0.25)  # fractional GPUs are fine
+
+
+_JOIN = """
+import sys
+import ray
+from bench.errors import BenchError
+from bench.execution.executors import _connect
+try:
+    _connect(ray, sys.argv[1], {})
+except BenchError as exc:
+    print("REFUSED", exc)
+    sys.exit(3)
+print("JOINED", ray.cluster_resources().get("CPU"))
+ray.shutdown()
+"""
+
+
+@pytest.mark.server
+def test_joining_a_token_cluster_names_the_cause_and_works_with_the_token(tmp_path):
+    """Ray >= 2.5x turns token auth on: a join without the token says so (not 'start a head node'),
+    and RAY_AUTH_MODE=token + RAY_AUTH_TOKEN (what README 'Lab setup' documents) joins."""
+    import secrets
+    import sys
+
+    token = secrets.token_hex(16)
+    port, agent, dash, env_agent, metrics = _free_ports(5)
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
+    cmd = [str(VENV_BIN / "ray"), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
+           "--num-cpus", "1", "--num-gpus", "0", "--include-dashboard=false", "--disable-usage-stats",
+           "--temp-dir", str(temp), "--dashboard-agent-listen-port", str(agent), "--dashboard-port", str(dash),
+           "--runtime-env-agent-port", str(env_agent), "--metrics-export-port", str(metrics),
+           "--object-store-memory", str(100 * 1024 * 1024)]
+    head = start(cmd, tmp_path / "ray-start.log", child_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+                                                             HOME=str(tmp_path)))
+    try:
+        assert head.wait(timeout=180) == 0, (tmp_path / "ray-start.log").read_text()[-3000:]
+        address = f"127.0.0.1:{port}"
+        refused = subprocess.run([sys.executable, "-c", _JOIN, address], capture_output=True, text=True, timeout=240,
+                                 env=child_env(RAY_AUTH_MODE="disabled", HOME=str(tmp_path / "client")))
+        assert refused.returncode == 3, refused.stdout + refused.stderr[-2000:]
+        assert "InvalidAuthToken" in refused.stdout and "RAY_AUTH_TOKEN" in refused.stdout
+        assert "ray start --head" not in refused.stdout
+        joined = subprocess.run([sys.executable, "-c", _JOIN, address], capture_output=True, text=True, timeout=240,
+                                env=child_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+                                              HOME=str(tmp_path / "client")))
+        assert joined.returncode == 0 and "JOINED 1.0" in joined.stdout, joined.stdout + joined.stderr[-2000:]
+    finally:
+        stop_session(head.pid, timeout=5)
+        shutil.rmtree(temp, ignore_errors=True)

@@ -167,7 +167,8 @@ def test_stale_and_current_runs_conflict_and_are_never_averaged():
     changed = _record(current[0].task_spec, A, "sub-02", 2, 1, 0.99, data="d1")
     s = {x.submission: x for x in summarise(current + [changed], "top1")}[A]
     assert [c.label for c in s.conflicts] == ["sub-02/seed1"] and s.n_units == 7 and not s.complete
-    ref = np.mean([np.mean([r.metrics["top1"] for r in current if r.subject == subj and not (subj == 2 and r.seed == 1)])
+    ref = np.mean([np.mean([r.metrics["top1"] for r in current
+                            if r.subject == subj and not (subj == 2 and r.seed == 1)])
                    for subj in range(1, 5)])
     assert s.mean == pytest.approx(ref, rel=1e-12)                       # the conflicting unit is not in the mean
     # the same record twice (same key) is one result, not a conflict
@@ -292,3 +293,26 @@ def test_results_and_compare_json_are_strict(monkeypatch, capsys, tmp_path):
     with pytest.raises(ValueError):
         json.dumps({"x": float("nan")}, allow_nan=False)
     assert strict_json({"x": float("nan"), "y": [float("inf"), 1.0]}, indent=None) == '{"x": null, "y": [null, 1.0]}'
+
+
+# ---- issue #16, item 1: failed is not missing (bench results) ---------------------------------------
+def test_results_tell_failed_units_from_never_run_ones(monkeypatch, capsys, tmp_path):
+    spec = _spec("fail-task", (1, 2), (0, 1))
+    ok = [_record(spec, A, f"sub-0{s}", s, k, 0.5) for s, k in ((1, 0), (1, 1), (2, 0))]
+    broken = _record(spec, A, "sub-02", 2, 1, 0, status="failed")
+    broken.error = "RuntimeError: CUDA out of memory\nTraceback (most recent call last): ..."
+    only_failed = [_record(spec, B, f"sub-0{s}", s, k, 0, status="failed") for s in (1, 2) for k in (0, 1)]
+    partial = [_record(spec, "eegnet_dreamsim", "sub-01", 1, 0, 0.3)]          # three units never run
+    snap = tmp_path / "snap.json"
+    export_snapshot(ok + [broken] + only_failed + partial, snap)
+    code, out, err = run_cli(monkeypatch, capsys, "results", "--snapshot", snap)
+    assert code == 0, err
+    assert f"FAILED fail-task / {A}: 1 unit(s) failed: sub-02/seed1: RuntimeError: CUDA out of memory;" in out
+    assert "Traceback" not in out and "incomplete (1 failed)" in out
+    assert "NOT RUN fail-task / eegnet_dreamsim: 3 unit(s) never run: sub-01/seed1, sub-02/seed0, sub-02/seed1" in out
+    assert f"FAILED ATTEMPT fail-task / {B}: no unit finished (4 failed): 4 × RuntimeError: boom" in out
+    code, out, err = run_cli(monkeypatch, capsys, "results", "--snapshot", snap, "--format", "json")
+    rows = {r["submission"]: r for r in _strict_loads(out)}
+    assert rows[A]["failed"] == [{"unit": "sub-02/seed1", "error": "RuntimeError: CUDA out of memory"}]
+    assert rows[A]["missing"] == [] and rows["eegnet_dreamsim"]["failed"] == []
+    assert rows[B]["status"] == "failed attempt" and rows[B]["n_failed"] == 4 and rows[B]["mean"] is None

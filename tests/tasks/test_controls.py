@@ -31,7 +31,17 @@ def roots(tmp_path_factory) -> dict[str, Path]:
     return {d: base / d for d in ("block", "randomized")}
 
 
+_CACHE: dict[tuple, dict[str, float]] = {}
+
+
 def _controls(root: Path, probe_variant: str, **spec) -> dict[str, float]:
+    key = (str(root), probe_variant, tuple(sorted(spec.items())))
+    if key not in _CACHE:
+        _CACHE[key] = _run_controls(root, probe_variant, **spec)
+    return _CACHE[key]
+
+
+def _run_controls(root: Path, probe_variant: str, **spec) -> dict[str, float]:
     ds = ImageNetEEG(root, "5-95")
     parts = {p: ds.load_subjects([1, 2], p) for p in ("train", "val", "test")}
     order = {p: np.asarray(d.info["list_index"]) for p, d in parts.items()}
@@ -130,3 +140,22 @@ def test_simulator_filters_after_the_block_signature(roots):
     assert np.array_equal(np.asarray(r.info["list_index"]), np.asarray(b.info["list_index"]))
     between_blocks = lambda x: x.mean(-1).std(0).mean() / x.std()      # spread of epoch means across trials
     assert between_blocks(r.signals) > 5 * between_blocks(b.signals)
+
+
+def test_task_option_selects_the_simulated_design(settings):
+    """``dataset.simulation.design`` reaches the ImageNet-EEG simulator (and is refused elsewhere)."""
+    import json
+
+    from bench.config import load_task
+    from bench.data.locate import dataset_root
+    from bench.errors import ConfigError
+
+    task = load_task("imagenet-eeg-40-demo-randomized").spec
+    assert task.dataset.simulation.design == "randomized"
+    assert load_task("imagenet-eeg-40-demo").spec.dataset.simulation.design is None     # simulator default: block
+    root = dataset_root(task.dataset, settings)
+    assert root.name.endswith("-designrandomized")
+    assert json.loads((root / "simulation.json").read_text())["design"] == "randomized"
+    other = load_task("things-eeg2-retrieval-200-demo", {"dataset": {"simulation": {"design": "block"}}}).spec
+    with pytest.raises(ConfigError, match="has no option 'design'"):
+        dataset_root(other.dataset, settings)

@@ -110,3 +110,97 @@ def test_concept_centre_gallery_names_the_missing_images(tmp_path):
         ThingsEEG2(root, variant="250hz").concept_centre_images("test")
     assert f"object_images/{concept}/ (no folder)" in str(err.value) and "2 of 10" in str(err.value)
     assert "(only the test image)" in str(err.value)
+
+
+# ------------------------------------------------------------------------------------ task files
+VARIANTS = {  # variant task -> the sound default it extends
+    "things-eeg2-retrieval-200-nice": "things-eeg2-retrieval-200",
+    "things-eeg2-retrieval-200-atm": "things-eeg2-retrieval-200",
+    "things-eeg2-retrieval-200-alignvis": "things-eeg2-retrieval-200",
+    "things-meg-retrieval-200-alignvis": "things-meg-retrieval-200",
+    "nsd-retrieval-alignvis": "nsd-retrieval",
+    "things-eeg2-cross-subject-alignvis": "things-eeg2-cross-subject",
+    "nsd-retrieval-mindeye": "nsd-retrieval",
+}
+
+
+@pytest.mark.parametrize("name,default", sorted(VARIANTS.items()))
+def test_variant_tasks_extend_the_default_state_what_they_change_and_have_a_demo(name, default):
+    from bench.config import load_task
+
+    raw = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
+    assert raw["extends"] == default and raw["variant"] != "default" and raw["reference"]
+    text = (ROOT / "tasks" / f"{name}.yaml").read_text()
+    assert text.lstrip().startswith("#") and ("L" in text or "::" in text)     # comments cite the code
+    spec, parent = load_task(name).spec, load_task(default).spec
+    assert spec.selection == parent.selection and spec.validation == parent.validation   # selection on validation
+    demo = load_task(f"{name}-demo").spec
+    assert demo.dataset.source == "simulated" and demo.protocol["similarity"] == spec.protocol["similarity"]
+
+
+# ------------------------------------------------------------------------------- reported numbers
+def _spec(name: str) -> dict:
+    from bench.config import load_task
+
+    return load_task(name).spec.model_dump(mode="json")
+
+
+def test_every_reported_row_carries_its_protocol_facts():
+    from bench.leaderboard.reported import load_reported
+
+    rows = load_reported()
+    assert rows and all(r.protocol is not None for r in rows)
+    alignvis = [r for r in rows if r.paper == "AlignVis"]
+    assert {(r.protocol.gallery, r.protocol.similarity, r.protocol.selection, r.protocol.estimate)
+            for r in alignvis} == {("stimulus", "pearson", "validation", "exhaustive")}
+    assert all(r.protocol.evidence for r in rows)
+    assert all("downstream.py" in r.protocol.evidence for r in alignvis if r.table == "Table 1")
+
+
+def test_reported_rows_attach_only_to_the_variant_whose_protocol_matches():
+    from bench.leaderboard.reported import load_reported, reported_for_task, reported_mismatches
+
+    rows = load_reported()
+    assert {r.table for r in reported_for_task(rows, _spec("things-eeg2-retrieval-200-alignvis"))} == {"Table 1"}
+    for name in ("things-eeg2-retrieval-200", "things-eeg2-retrieval-200-nice", "things-eeg2-retrieval-200-atm"):
+        assert reported_for_task(rows, _spec(name)) == [], name
+        (m,) = reported_mismatches(rows, _spec(name))
+        assert m.n_rows == 48 and any("similarity: paper pearson" in x for x in m.reasons)
+    (nice,) = reported_mismatches(rows, _spec("things-eeg2-retrieval-200-nice"))
+    assert "gallery: paper stimulus, task concept-centre" in nice.reasons
+    assert reported_for_task(rows, _spec("things-eeg2-retrieval-200-alignvis-demo")) == []   # simulated
+    assert reported_mismatches(rows, _spec("things-eeg2-retrieval-200-alignvis-demo")) == []
+
+
+def test_batch_size_single_draw_and_test_selection_are_checked_and_shown():
+    from dataclasses import replace
+
+    from bench.leaderboard.reported import (ProtocolFacts, load_reported, protocol_mismatch, reported_for_task,
+                                            reported_mismatches)
+
+    nsd = next(r for r in load_reported() if r.dataset == "nsd" and r.metric == "top1_acc")
+    mindeye = replace(nsd, protocol=ProtocolFacts("stimulus", "cosine", "test", "exhaustive", 300, "", "MindEye1"))
+    assert reported_for_task([mindeye], _spec("nsd-retrieval-mindeye")) == [mindeye]
+    assert mindeye.optimistic and "selected on test" in mindeye.protocol.label
+    assert protocol_mismatch(mindeye, _spec("nsd-retrieval")) == [
+        "batch retrieval: paper batches of 300, task none of that size"]
+    (m,) = reported_mismatches([mindeye], _spec("nsd-retrieval"))
+    assert m.optimistic
+    atm = replace(mindeye, protocol=ProtocolFacts("stimulus", "cosine", "test", "single draw", None, "", "ATM"))
+    no_draw = {**_spec("nsd-retrieval"), "protocol": {**_spec("nsd-retrieval")["protocol"], "k_way_sampled": False}}
+    assert protocol_mismatch(atm, no_draw) == ["k-way: paper one random draw, task reports no sampled draw"]
+
+
+def test_a_table_without_protocol_facts_is_an_error_naming_it(tmp_path):
+    import shutil
+
+    from bench.errors import RecordError
+    from bench.leaderboard.reported import REPORTED_DIR, load_reported
+
+    folder = tmp_path / "reported"
+    shutil.copytree(REPORTED_DIR, folder)
+    lines = (folder / "protocols.csv").read_text().splitlines(keepends=True)
+    (folder / "protocols.csv").write_text("".join(l for l in lines if not l.startswith("palazzo2020_tpami.csv,Table 4")))
+    with pytest.raises(RecordError) as err:
+        load_reported(folder)
+    assert "palazzo2020_tpami.csv, Table 4" in str(err.value) and "protocols.csv" in str(err.value)

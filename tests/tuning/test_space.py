@@ -49,9 +49,11 @@ def test_distributions_and_overrides(tmp_path):
         "recipe": {"optimizer": {"lr": 3e-4}, "batch_size": 128, "epochs": 30}, "encoder": {"params": {"dropout": 0.2}}}
     sub = load_submission("demo", overrides=SearchSpace.to_overrides(values)).spec
     assert (sub.recipe.optimizer.lr, sub.recipe.batch_size, sub.encoder.params["dropout"]) == (3e-4, 128, 0.2)
-    # the demo's own values that lie inside the space start a new study (epochs 12 is off the step-10 grid)
+    # the demo's own values that lie inside the space start a new study (epochs 12 is off the step-10 grid);
+    # a loaded submission carries its encoder's resolved defaults (issue #12.1), so NICE's dropout 0.5 counts
     assert space.baseline_values(load_submission("demo").spec) == {"recipe.optimizer.lr": 1e-3,
-                                                                   "recipe.batch_size": 64}
+                                                                   "recipe.batch_size": 64,
+                                                                   "encoder.params.dropout": 0.5}
     assert space.loss_scale_paths() == ["recipe.batch_size"]
 
 
@@ -60,11 +62,14 @@ def test_baseline_values_only_inside_the_space(tmp_path):
         "recipe.optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},   # demo: 1e-3 (inside)
         "recipe.batch_size": {"type": "categorical", "choices": [128, 256]},                # demo: 64 (outside)
         "recipe.temperature.learnable": {"type": "categorical", "choices": [False, True]},  # demo: true
-        "encoder.params.dropout": {"type": "float", "low": 0.1, "high": 0.5},              # demo: not set
+        "encoder.params.dropout": {"type": "float", "low": 0.1, "high": 0.5},              # demo: NICE's default 0.5
+        "encoder.params.n_filters": {"type": "int", "low": 8, "high": 32},                 # demo: default 40 (outside)
     }, metric="val_top1")
     space = load_space(path)
+    # the submission's values are the *resolved* ones (defaults written out, issue #12.1)
     assert space.baseline_values(load_submission("demo").spec) == {"recipe.optimizer.lr": 1e-3,
-                                                                   "recipe.temperature.learnable": True}
+                                                                   "recipe.temperature.learnable": True,
+                                                                   "encoder.params.dropout": 0.5}
 
 
 @pytest.mark.parametrize("params, field, words", [

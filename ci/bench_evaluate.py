@@ -1,0 +1,135 @@
+"""Where a whole ``bench evaluate`` invocation spends its time: the demo's non-training share.
+
+Runs the demo plan (``bench evaluate submissions/demo.yaml``, one unit at a time) in a fresh MLflow
+store in a temporary directory -- or reads an existing store with ``--store`` -- and splits the
+invocation's wall time, from the records' own timings, into
+
+- training (``fit``: the training epochs and their validation passes; ``timings.train``),
+- the other unit phases (loading the data, image embeddings, the test evaluation),
+- the rest of each unit (``timings.total`` minus its phases) and everything outside the units:
+  start-up, imports, planning and unit keys (file checksums), writing the records to MLflow (the
+  learning-curve PNG included).
+
+The non-training share = 1 - training / wall. Issue 15's target is < 10 % on an idle machine. Data
+and image embeddings come from the user's cache (``~/.cache/brainvis-bench``): the first run on a
+fresh machine also simulates the data and embeds the images, so run it twice and read the second.
+The units run sequentially (``--jobs 1``) so that the shares add up; the load average is printed.
+
+    python ci/bench_evaluate.py                               # the demo, fresh store, ~minutes
+    python ci/bench_evaluate.py --submission submissions/demo_atm.yaml
+    python ci/bench_evaluate.py --store sqlite:///mlflow.db   # the latest invocation in that store
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+PHASES = ("load_train", "embed_train_images", "train", "evaluate")
+
+
+def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, float]:
+    """Seconds and shares of ``wall_s`` per phase, summed over sequential units' ``timings``.
+
+    Keys: ``wall_s``, ``<phase>_s`` for each phase, ``unit_other_s`` (inside units, outside the phases),
+    ``outside_units_s`` (wall minus the units' totals), ``non_training_s`` and every ``*_share``.
+    """
+    if wall_s <= 0:
+        raise ValueError(f"wall time must be positive, got {wall_s}")
+    out: dict[str, float] = {"wall_s": wall_s, "units": float(len(unit_timings))}
+    for phase in PHASES:
+        out[f"{phase}_s"] = sum(t.get(phase, 0.0) for t in unit_timings)
+    totals = sum(t.get("total", sum(t.get(p, 0.0) for p in PHASES)) for t in unit_timings)
+    out["unit_other_s"] = totals - sum(out[f"{p}_s"] for p in PHASES)
+    out["outside_units_s"] = wall_s - totals
+    out["non_training_s"] = wall_s - out["train_s"]
+    for name in [*(f"{p}_s" for p in PHASES), "unit_other_s", "outside_units_s", "non_training_s"]:
+        out[name.removesuffix("_s") + "_share"] = out[name] / wall_s
+    return out
+
+
+def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dict[str, float]], str]:
+    """(invocation wall seconds, its units' timings, its run id) of the latest (or given) invocation."""
+    from bench.records.mlflow_store import RecordStore
+
+    store = RecordStore(uri, create=False)
+    runs = store._search("tags.`bench.kind` = 'invocation'")
+    if invocation:
+        runs = [r for r in runs if r.info.run_id == invocation]
+    runs = [r for r in runs if r.info.end_time]
+    if not runs:
+        raise SystemExit(f"{uri}: no finished invocation found")
+    parent = max(runs, key=lambda r: r.info.start_time)
+    children = {r.info.run_id for r in store._search("tags.`bench.kind` = 'unit'")
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    records = [r for r in store.records(include_failed=True) if r.run_id in children]
+    wall = (parent.info.end_time - parent.info.start_time) / 1000.0
+    return wall, [dict(r.timings) for r in records], parent.info.run_id
+
+
+def run_demo(submission: str, workdir: Path, extra: list[str]) -> float:
+    """Run ``bench evaluate`` in ``workdir`` with a fresh store there; returns the process wall time."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "bench", "evaluate", str(ROOT / submission) if not Path(submission).is_absolute()
+           else submission, "--jobs", "1", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"bench evaluate failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def report(result: dict[str, float], process_wall: float | None = None) -> None:
+    print(f"units: {int(result['units'])}; invocation wall {result['wall_s']:.1f} s (MLflow parent run)"
+          + (f"; process wall {process_wall:.1f} s (with interpreter start-up and imports)" if process_wall else ""))
+    rows = [("training (fit)", "train"), ("data loading", "load_train"), ("image embeddings", "embed_train_images"),
+            ("test evaluation", "evaluate"), ("rest of units", "unit_other"), ("outside units", "outside_units")]
+    for label, key in rows:
+        print(f"  {label:18s} {result[key + '_s']:8.1f} s  {100 * result[key + '_share']:5.1f} %")
+    print(f"non-training share: {100 * result['non_training_share']:.1f} % of the invocation (target < 10 % idle)")
+    if process_wall:
+        print(f"non-training share of the whole process: {100 * (1 - result['train_s'] / process_wall):.1f} %")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--submission", default="submissions/demo.yaml")
+    parser.add_argument("--store", default=None, help="read this tracking store instead of running")
+    parser.add_argument("--invocation", default=None, help="with --store: this parent run id (default: latest)")
+    parser.add_argument("--keep", type=Path, default=None, help="run in this directory and keep it")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("extra", nargs="*", help="more `bench evaluate` arguments (after --)")
+    args = parser.parse_args(argv)
+
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    process_wall = None
+    if args.store:
+        wall, timings, run_id = read_store(args.store, args.invocation)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = args.keep or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            process_wall = run_demo(args.submission, workdir, args.extra)
+            wall, timings, run_id = read_store(f"sqlite:///{workdir / 'mlflow.db'}")
+    result = shares(wall, timings)
+    result["process_wall_s"] = process_wall or float("nan")
+    report(result, process_wall)
+    print(f"load average after: {os.getloadavg()[0]:.2f}; invocation {run_id}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

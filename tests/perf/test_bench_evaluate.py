@@ -1,0 +1,36 @@
+"""ci/bench_evaluate.py: the split of an invocation's wall time from the records' timings."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_evaluate", ROOT / "ci" / "bench_evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shares_add_up_and_match_a_hand_computation(bench):
+    units = [{"load_train": 1.0, "embed_train_images": 2.0, "train": 30.0, "evaluate": 1.0, "total": 35.0},
+             {"load_train": 0.5, "embed_train_images": 0.0, "train": 28.0, "evaluate": 0.5, "total": 29.5}]
+    r = bench.shares(70.0, units)
+    assert r["train_s"] == 58.0 and r["unit_other_s"] == pytest.approx(1.5)
+    assert r["outside_units_s"] == pytest.approx(70.0 - 64.5)
+    assert r["non_training_share"] == pytest.approx(12.0 / 70.0)
+    parts = ["load_train", "embed_train_images", "train", "evaluate", "unit_other", "outside_units"]
+    assert sum(r[p + "_share"] for p in parts) == pytest.approx(1.0)
+
+
+def test_units_without_total_and_bad_wall(bench):
+    r = bench.shares(10.0, [{"train": 6.0, "evaluate": 1.0}])
+    assert r["unit_other_s"] == 0.0 and r["outside_units_s"] == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        bench.shares(0.0, [])
