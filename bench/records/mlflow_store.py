@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator
 from bench.errors import RecordError
 from bench.records import uris
 from bench.records.claims import DEFAULT_LEASE_S, ClaimBook, owner_dead
+from bench.records.claims import _retrying as _retry
 from bench.records.schema import Record
 
 EXPERIMENT = "brainvis-bench"
@@ -553,17 +554,6 @@ class LiveLog:
             self._failed = True
             warnings.warn(f"live logging to run {self.run_id} stopped: {uris.scrub(str(exc), self.tracking_uri)}",
                           stacklevel=2)
-
-
-def _retry(fn, *args, attempts: int = 5, **kwargs):
-    """Call a client method, retrying briefly on sqlite's 'database is locked' between processes."""
-    for i in range(attempts):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if "locked" not in str(exc).lower() or i == attempts - 1:
-                raise
-            time.sleep(0.25 * 2 ** i)
 
 
 def _check_server(uri: str, timeout: float = 10.0) -> None:
