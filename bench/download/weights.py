@@ -185,11 +185,10 @@ def _fetch_dreamsim(model, mirror: str | None, progress: bool) -> None:
 
     folder = Path(model.weights) if model.weights else Path(model.settings.weights_dir) / "dreamsim"
     folder.mkdir(parents=True, exist_ok=True)
-    saved_hub_dir = None
-    try:
-        import torch.hub
+    import torch.hub
 
-        saved_hub_dir = torch.hub.get_dir()
+    saved_hub_dir = getattr(torch.hub, "_hub_dir", None)   # None = follow $TORCH_HOME (get_dir() would pin it)
+    try:
         with torch_hub_downloads(mirror, progress), contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
@@ -203,8 +202,7 @@ def _fetch_dreamsim(model, mirror: str | None, progress: bool) -> None:
                             fix="check the network (or --mirror) and re-run (dreamsim skips files already there)") \
             from None
     finally:
-        if saved_hub_dir is not None:
-            torch.hub.set_dir(saved_hub_dir)   # dreamsim points torch.hub at its cache_dir
+        torch.hub._hub_dir = saved_hub_dir   # dreamsim calls torch.hub.set_dir(cache_dir); undo it
 
 
 FETCHERS: dict[str, Callable[..., None]] = {"open_clip": _fetch_open_clip, "timm": _fetch_timm,

@@ -186,13 +186,13 @@ def test_torch_hub_repo_and_checkpoint_through_the_mirror(hub, tmp_path):
     ckpt = local(hub.root, "https://dl.fbaipublicfiles.com/dino/tiny/tiny_pretrain.pth")
     ckpt.parent.mkdir(parents=True)
     torch.save(state, ckpt)
-    saved = torch.hub.get_dir()
+    saved = getattr(torch.hub, "_hub_dir", None)   # None = follow $TORCH_HOME; get_dir() would pin it
     torch.hub.set_dir(str(tmp_path / "hub"))
     try:
         with torch_hub_downloads(hub.url, progress=False):
             model = torch.hub.load("facebookresearch/dino:main", "tiny", trust_repo=True)
     finally:
-        torch.hub.set_dir(saved)
+        torch.hub._hub_dir = saved
     assert torch.equal(model.weight, state["weight"]) and torch.equal(model.bias, state["bias"])
     assert (tmp_path / "hub/facebookresearch_dino_main/hubconf.py").is_file()
     assert (tmp_path / "hub/checkpoints/tiny_pretrain.pth").read_bytes() == ckpt.read_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +23,7 @@ def test_embed_then_cached(image_dir, tmp_path):
     first = _run(*args)
     assert first.exit_code == 0, first.output
     assert "random-convnet:w8-s96-seed1-v1" in first.output and "computed in" in first.output
-    npy = next(line.strip() for line in first.output.splitlines() if line.strip().endswith(".npy"))
+    npy = re.search(r"(/\S+\.npy)", first.output).group(1)
     assert "/embeddings/random-convnet_w8-s96-seed1-v1/tiny-n8-" in npy
     assert np.load(npy).shape == (8, 8 * 46)
     second = _run(*args)
