@@ -91,8 +91,8 @@ def preflight(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = N
     :class:`Problem` in the report. ``progress``: bars while units are checked and simulated data
     written (the latter on a terminal only); False: none.
     """
-    loaded_tasks, loaded_subs = resolve(submission_refs, tasks)
-    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], subjects=subjects,
+    loaded_tasks, loaded_subs, pairs = resolve(submission_refs, tasks)
+    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], pairs=pairs, subjects=subjects,
                        seeds=seeds)
     found: dict[str, list[str]] = {}
     report = PreflightReport()

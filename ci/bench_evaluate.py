@@ -18,6 +18,7 @@ The units run sequentially (``--jobs 1``) so that the shares add up; the load av
     python ci/bench_evaluate.py                               # the demo, fresh store, ~minutes
     python ci/bench_evaluate.py --submission submissions/demo_atm.yaml
     python ci/bench_evaluate.py --store sqlite:///mlflow.db   # the latest invocation in that store
+    python ci/bench_evaluate.py --jobs-ratio 2                # --jobs 2 vs sequential 2-thread units
 """
 
 from __future__ import annotations
@@ -77,11 +78,18 @@ def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dic
     return wall, [dict(r.timings) for r in records], parent.info.run_id
 
 
-def run_demo(submission: str, workdir: Path, extra: list[str]) -> float:
-    """Run ``bench evaluate`` in ``workdir`` with a fresh store there; returns the process wall time."""
+def run_demo(submission: str, workdir: Path, extra: list[str], jobs: int = 1, threads: int | None = None) -> float:
+    """Run ``bench evaluate --jobs N`` in ``workdir`` with a fresh store there; returns the process wall time.
+
+    ``threads``: torch threads per unit (``BENCH_NUM_THREADS``; None = torch's default, the cores).
+    """
     env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env.pop("BENCH_NUM_THREADS", None)
+    if threads is not None:
+        env["BENCH_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "bench", "evaluate", str(ROOT / submission) if not Path(submission).is_absolute()
-           else submission, "--jobs", "1", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
+           else submission, "--jobs", str(jobs), "--no-progress",
+           "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -102,6 +110,51 @@ def report(result: dict[str, float], process_wall: float | None = None) -> None:
         print(f"non-training share of the whole process: {100 * (1 - result['train_s'] / process_wall):.1f} %")
 
 
+def store_metrics(uri: str) -> dict[str, dict[str, float]]:
+    """Finished records' metrics by unit key."""
+    from bench.records.mlflow_store import RecordStore
+
+    return {r.key: dict(r.metrics) for r in RecordStore(uri, create=False).records() if r.finished}
+
+
+def jobs_ratio(submission: str, rounds: int, jobs: int, extra: list[str]) -> dict[str, float]:
+    """Throughput of ``--jobs N`` (one torch thread per unit) against sequential units at N threads each.
+
+    Both run the whole plan into a fresh store, interleaved round by round (the order alternates),
+    min of ``rounds`` process wall times each; the caches (data, embeddings) are warmed first. Also
+    the largest metric difference between the two stores' records (different thread counts may move
+    the last bits of a reduction; the same thread count gives identical records, see the tests).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = Path(tmp) / "warm"
+        warm.mkdir()
+        run_demo(submission, warm, extra, jobs=1)
+        seq, par = [], []
+        diff = 0.0
+        for r in range(rounds):
+            order = (("seq", 1, jobs), ("par", jobs, 1)) if r % 2 == 0 else (("par", jobs, 1), ("seq", 1, jobs))
+            stores = {}
+            for name, n_jobs, threads in order:
+                wd = Path(tmp) / f"{name}{r}"
+                wd.mkdir()
+                wall = run_demo(submission, wd, extra, jobs=n_jobs, threads=threads)
+                (seq if name == "seq" else par).append(wall)
+                stores[name] = store_metrics(f"sqlite:///{wd / 'mlflow.db'}")
+                print(f"  round {r + 1}: {name} (--jobs {n_jobs}, {threads} thread(s) per unit) {wall:.1f} s",
+                      flush=True)
+            if set(stores["seq"]) != set(stores["par"]):
+                raise SystemExit("the sequential and parallel runs finished different units")
+            for key, m in stores["seq"].items():
+                for name, v in m.items():
+                    diff = max(diff, abs(v - stores["par"][key].get(name, float("nan"))))
+    out = {"sequential_s": min(seq), "parallel_s": min(par), "ratio": min(seq) / min(par),
+           "max_metric_diff": diff, "jobs": float(jobs), "rounds": float(rounds)}
+    print(f"--jobs {jobs} (1 thread each) {out['parallel_s']:.1f} s vs sequential ({jobs} threads each) "
+          f"{out['sequential_s']:.1f} s: throughput ratio {out['ratio']:.2f}x (target >= 1.6x on 2 cores); "
+          f"largest metric difference {diff:.3g}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submission", default="submissions/demo.yaml")
@@ -109,10 +162,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--invocation", default=None, help="with --store: this parent run id (default: latest)")
     parser.add_argument("--keep", type=Path, default=None, help="run in this directory and keep it")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--jobs-ratio", type=int, default=0, metavar="ROUNDS",
+                        help="instead: --jobs N against sequential N-thread units, interleaved, min of ROUNDS")
+    parser.add_argument("--jobs", type=int, default=2, help="with --jobs-ratio: N (default 2)")
     parser.add_argument("extra", nargs="*", help="more `bench evaluate` arguments (after --)")
     args = parser.parse_args(argv)
 
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if args.jobs_ratio:
+        result = jobs_ratio(args.submission, args.jobs_ratio, args.jobs, args.extra)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return result
     process_wall = None
     if args.store:
         wall, timings, run_id = read_store(args.store, args.invocation)

@@ -63,8 +63,8 @@ def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = No
 
     from bench.records.mlflow_store import RecordStore
 
-    loaded_tasks, loaded_subs = resolve(submission_refs, tasks)
-    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], subjects=subjects,
+    loaded_tasks, loaded_subs, pairs = resolve(submission_refs, tasks)
+    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], pairs=pairs, subjects=subjects,
                        seeds=seeds)
     store = RecordStore(settings.tracking_uri, lease_s=settings.claim_lease_s)
     report = EvaluationReport()

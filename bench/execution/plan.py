@@ -32,8 +32,10 @@ class PlannedUnit:
 
 
 def plan_units(tasks: Sequence[TaskSpec], submissions: Sequence[SubmissionSpec], *,
-               subjects: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> list[Unit]:
-    """Every (task, submission, split, seed) the tasks demand, optionally restricted to ``subjects``/``seeds``."""
+               subjects: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
+               pairs: set[tuple[str, str]] | None = None) -> list[Unit]:
+    """Every (task, submission, split, seed) the tasks demand, optionally restricted to ``subjects``/``seeds``
+    and to the (task name, submission name) ``pairs`` (None: every submission on every task)."""
     units = []
     for task in tasks:
         kind = task_kind(task)
@@ -48,6 +50,8 @@ def plan_units(tasks: Sequence[TaskSpec], submissions: Sequence[SubmissionSpec],
                 raise ConfigError(f"seeds {unknown} are not in task '{task.name}' (has {task.seeds})",
                                   field="--seeds", fix="choose among the task's seeds (the protocol fixes them)")
         for sub in submissions:
+            if pairs is not None and (task.name, sub.name) not in pairs:
+                continue
             kind.validate_submission(sub)
             for split, subject in kind.splits():
                 if subjects and subject not in subjects:
@@ -76,15 +80,26 @@ def key_unit(unit: Unit, settings: Settings) -> PlannedUnit:
 
 
 def resolve(submission_refs: Iterable[str], task_refs: Iterable[str] | None = None
-            ) -> tuple[list[Loaded[TaskSpec]], list[Loaded[SubmissionSpec]]]:
-    """Load submissions and the tasks to run (``task_refs`` or, by default, each submission's own tasks)."""
+            ) -> tuple[list[Loaded[TaskSpec]], list[Loaded[SubmissionSpec]], set[tuple[str, str]] | None]:
+    """Load submissions and the tasks to run: ``task_refs`` for every submission or, by default, each
+    submission's own tasks.
+
+    Returns ``(tasks, submissions, pairs)``: ``pairs`` is the set of (task name, submission name) to
+    run, or None when every submission runs every task (``task_refs`` given).
+    """
     subs = [load_submission(ref) for ref in submission_refs]
-    names = list(task_refs or [])
-    if not names:
-        for s in subs:
-            names += [t for t in s.spec.tasks if t not in names]
-    tasks = [load_task(name) for name in names]
-    return tasks, subs
+    explicit = list(task_refs or [])
+    if explicit:
+        return [load_task(name) for name in explicit], subs, None
+    by_ref: dict[str, Loaded[TaskSpec]] = {}
+    pairs: set[tuple[str, str]] = set()
+    for s in subs:
+        for ref in s.spec.tasks:
+            if ref not in by_ref:
+                by_ref[ref] = load_task(ref)
+            pairs.add((by_ref[ref].spec.name, s.spec.name))
+    tasks = list({t.spec.name: t for t in by_ref.values()}.values())
+    return tasks, subs, pairs
 
 
 __all__ = ["PlannedUnit", "key_unit", "plan_units", "resolve"]
