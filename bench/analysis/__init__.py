@@ -13,20 +13,18 @@ def method_texts() -> dict:
     from bench.analysis.ceilings import CEILING_METHOD
     from bench.analysis.checks import checklist_method
     from bench.analysis.factorial import METHOD
+    from bench.analysis.verify import METHOD as VERIFY_METHOD
     from bench.tasks.controls import controls_method
 
     return {"controls": controls_method(), "checks": checklist_method(), "check_alpha": 0.01, "max_distance": 4,
-            "factorial": METHOD, "ceiling": CEILING_METHOD}
-
-
-def factorial_for_page(records, task: str, factors=None, metric: str | None = None) -> dict:
-    """Page data for a task's factorial analysis: ``{"available": True, **result}`` or
-    ``{"available": False, "reason": what is missing}`` (an incomplete design is stated, not hidden)."""
-    from bench.analysis.factorial import DEFAULT_FACTORS, factorial
-    from bench.errors import RecordError
-
-    try:
-        result = factorial(records, task, factors or DEFAULT_FACTORS, metric, mixed=False)
-    except RecordError as exc:
-        return {"available": False, "reason": exc.what}
-    return {"available": True, **result.to_dict(), "text": result.text()}
+            "factorial": METHOD, "ceiling": CEILING_METHOD,
+            "checks_source": "Where the results live: the record checks (block design, validation-only selection, "
+                             "complete seeds) are recomputed from the records at every build; the shuffled-pairs "
+                             "null and pre-stimulus checks from the records of the derived tasks <task>-shuffled and "
+                             "<task>-prestim that `bench check` runs, when the build has them, else from the "
+                             "checklist file `bench check --out X.checks.json` wrote; the image-overlap scan from "
+                             "that file only (it needs the image files).",
+            "ceiling_source": "The ceiling needs the task's data, not the records: `bench analyze ceiling --task T "
+                              "--out T.ceiling.json` computes it and `bench leaderboard build --analyses` shows it; "
+                              "each entry's fraction of the ceiling is computed from the records at build time.",
+            "verification": VERIFY_METHOD}

@@ -43,6 +43,9 @@ CEILING_METHOD = ("split-half brain-to-brain identification (top-1 among the tes
                   "evaluated at m = R")
 
 
+CEILING_SCHEMA = "brainvis-bench/noise-ceiling"
+
+
 @dataclass
 class SubjectCeiling:
     subject: int
@@ -75,8 +78,8 @@ class TaskCeiling:
         return next((s.ceiling for s in self.subjects if s.subject == subject), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "metric": self.metric, "mean": self.mean, "chance": self.chance,
-                "method": self.method, "subjects": [asdict(s) for s in self.subjects]}
+        return {"schema": CEILING_SCHEMA, "task": self.task, "metric": self.metric, "mean": self.mean,
+                "chance": self.chance, "method": self.method, "subjects": [asdict(s) for s in self.subjects]}
 
 
 def identification(a: np.ndarray, b: np.ndarray) -> float:
@@ -223,6 +226,7 @@ def fraction_of_ceiling(records: Iterable[Any], ceiling: TaskCeiling, metric: st
     return out
 
 
-__all__ = ["CEILING_METHOD", "SubjectCeiling", "TaskCeiling", "extrapolate", "fit_sensitivity", "fraction_of_ceiling",
+__all__ = ["CEILING_METHOD", "CEILING_SCHEMA", "SubjectCeiling", "TaskCeiling", "extrapolate", "fit_sensitivity",
+           "fraction_of_ceiling",
            "identification_accuracy",
            "identification", "repetition_trials", "split_half_curve", "subject_ceiling", "task_ceiling"]

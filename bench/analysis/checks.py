@@ -40,6 +40,7 @@ import numpy as np
 
 from bench.records.schema import Record
 
+CHECKLIST_SCHEMA = "brainvis-bench/checklist"
 Status = Literal["pass", "fail", "n/a", "not run"]
 PRESTIMULUS_WINDOW = (-0.2, 0.0)
 
@@ -76,7 +77,7 @@ class Checklist:
         return all(c.status in ("pass", "n/a") for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "submission": self.submission, "passed": self.passed,
+        return {"schema": CHECKLIST_SCHEMA, "task": self.task, "submission": self.submission, "passed": self.passed,
                 "checks": [{**asdict(c), "rule": c.rule} for c in self.checks]}
 
     def text(self) -> str:
@@ -310,6 +311,7 @@ def checklist_method() -> dict[str, Any]:
             "reference": "Li et al. 2021 TPAMI (block design); Zauner 2010 (perceptual hashing)"}
 
 
-__all__ = ["CHECKS", "Check", "Checklist", "PRESTIMULUS_WINDOW", "badges", "chance_test", "checklist",
+__all__ = ["CHECKLIST_SCHEMA", "CHECKS", "Check", "Checklist", "PRESTIMULUS_WINDOW", "badges", "chance_test",
+           "checklist",
            "checklist_method", "derived_task", "image_overlap", "perceptual_hashes", "run_checks",
            "task_image_overlap"]

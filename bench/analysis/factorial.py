@@ -325,30 +325,37 @@ def factorial(records: Iterable[Record], task: str, factors: Sequence[str] = DEF
     return result
 
 
+def draw_interaction(ax: Any, result: FactorialResult, scale: float = 1.0, ylabel: str | None = None) -> None:
+    """Draw the interaction plot on ``ax``: mean score (y, times ``scale``) per level of the first factor (x),
+    one line per level of the second (or one line for a one-factor design); error bars = SE over blocks."""
+    x_f = result.factors[0]
+    line_f = result.factors[1] if len(result.factors) > 1 else None
+    long = result.data
+    xs = np.arange(len(result.levels[x_f]))
+    styles = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+    for i, lv in enumerate(result.levels[line_f] if line_f else [None]):
+        part = long if lv is None else long[long[line_f] == lv]
+        per = part.groupby(["block", x_f])["value"].mean().unstack(x_f)[result.levels[x_f]] * scale
+        mean, se = per.mean(), per.std(ddof=1) / np.sqrt(len(per))
+        marker, ls = styles[i % len(styles)]
+        ax.errorbar(xs, mean.to_numpy(), yerr=se.to_numpy(), marker=marker, ls=ls, capsize=3,
+                    label=f"{line_f} = {lv}" if lv is not None else result.metric)
+    ax.set_xticks(xs, result.levels[x_f])
+    ax.set_xlabel(x_f)
+    ax.set_ylabel(ylabel or f"{result.metric} (mean over {result.block}s ± SE)")
+    ax.legend(fontsize=8)
+
+
 def interaction_plot(result: FactorialResult, out: Path) -> Path:
-    """PNG: mean score (y) per level of the first factor (x), one line per level of the second
-    (or one line for a one-factor design); error bars = SE over blocks."""
+    """Write the interaction plot (:func:`draw_interaction`) to ``out`` (PNG, or SVG by extension)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x_f = result.factors[0]
-    line_f = result.factors[1] if len(result.factors) > 1 else None
-    long = result.data
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=110)
-    xs = np.arange(len(result.levels[x_f]))
-    for lv in (result.levels[line_f] if line_f else [None]):
-        part = long if lv is None else long[long[line_f] == lv]
-        per = part.groupby(["block", x_f])["value"].mean().unstack(x_f)[result.levels[x_f]]
-        mean, se = per.mean(), per.std(ddof=1) / np.sqrt(len(per))
-        ax.errorbar(xs, mean.to_numpy(), yerr=se.to_numpy(), marker="o", capsize=3,
-                    label=f"{line_f} = {lv}" if lv is not None else result.metric)
-    ax.set_xticks(xs, result.levels[x_f])
-    ax.set_xlabel(x_f)
-    ax.set_ylabel(f"{result.metric} (mean over {result.block}s ± SE)")
+    draw_interaction(ax, result)
     ax.set_title(f"{result.task}: {' x '.join(result.factors)}", fontsize=9)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -358,4 +365,4 @@ def interaction_plot(result: FactorialResult, out: Path) -> Path:
 
 
 __all__ = ["DEFAULT_FACTORS", "METHOD", "Contrast", "Effect", "FactorialResult", "contrasts", "design_table",
-           "factor_value", "factorial", "interaction_plot", "mixed_model", "rm_anova"]
+           "draw_interaction", "factor_value", "factorial", "interaction_plot", "mixed_model", "rm_anova"]

@@ -15,18 +15,39 @@
 
 The result states "verified: k of n units re-run, harness version, date" or why not
 (:meth:`Verification.badge`).
+
+**Where it lives** (:func:`verify_snapshot`): the verification of ``results.json`` is written beside it as
+``results.json.verification.json`` with the snapshot's SHA-256. The leaderboard reads it when it loads the
+snapshot (:func:`attach_verification`: ``info["verification"]`` of each record; whatever a snapshot
+claims there itself is dropped) and shows, per entry, :func:`entry_verification`. A verification of an
+older version of the file (another SHA-256) is ignored, so an entry is "unverified" until it is re-verified.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from bench.records.schema import Record
+
+SCHEMA = "brainvis-bench/snapshot-verification"
+METHOD = ("`bench leaderboard verify SNAPSHOT --sample K` recomputes every record's key from the specs, split, seed, "
+          "checksums and harness version embedded in it (a hand-edited record is refused, named), then re-runs K "
+          "finished units drawn with a declared seed from their embedded specs on local data and weights and "
+          "compares every metric within an absolute tolerance (default 1e-6: exact where the run is deterministic "
+          "on the same hardware). It writes <snapshot>.verification.json beside the snapshot, bound to the "
+          "snapshot's SHA-256; an entry shows \"verified: k of n units re-run, harness version, date\" only when "
+          "every one of its records comes from a snapshot so verified, else \"unverified\" (or why verification "
+          "failed). What a snapshot claims about itself is ignored.")
+SUFFIX = ".verification.json"
+UNVERIFIED = "unverified"
 
 
 @dataclass
@@ -35,6 +56,7 @@ class UnitCheck:
     status: str                      # "match" | "mismatch" | "unverifiable" | "failed"
     detail: str
     max_diff: float | None = None
+    key: str = ""
 
 
 @dataclass
@@ -44,6 +66,8 @@ class Verification:
     reruns: list[UnitCheck] = field(default_factory=list)
     harness_version: str = ""
     date: str = ""
+    snapshot: str = ""
+    snapshot_sha256: str = ""
 
     @property
     def verified(self) -> bool:
@@ -62,9 +86,10 @@ class Verification:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"verified": self.verified, "badge": self.badge(), "n_records": self.n_records,
-                "key_mismatches": self.key_mismatches, "reruns": [asdict(u) for u in self.reruns],
-                "harness_version": self.harness_version, "date": self.date}
+        return {"schema": SCHEMA, "schema_version": 1, "verified": self.verified, "badge": self.badge(),
+                "n_records": self.n_records, "key_mismatches": self.key_mismatches,
+                "reruns": [asdict(u) for u in self.reruns], "harness_version": self.harness_version,
+                "date": self.date, "snapshot": self.snapshot, "snapshot_sha256": self.snapshot_sha256}
 
     def text(self) -> str:
         lines = [self.badge()]
@@ -126,6 +151,12 @@ def compare_metrics(stored: dict[str, float], rerun: dict[str, float], tolerance
 
 def rerun_unit(r: Record, settings: Any, tolerance: float) -> UnitCheck:
     """Re-run one record's unit from its embedded specs and compare the metrics."""
+    out = _rerun_unit(r, settings, tolerance)
+    out.key = r.key
+    return out
+
+
+def _rerun_unit(r: Record, settings: Any, tolerance: float) -> UnitCheck:
     from bench.execution import execute_unit, key_unit
     from bench.tasks.base import Unit
 
@@ -165,5 +196,76 @@ def verify_records(records: Iterable[Record], settings: Any, *, sample: int = 1,
     return out
 
 
-__all__ = ["UnitCheck", "Verification", "compare_metrics", "expected_key", "key_mismatch", "rerun_unit",
-           "verify_records"]
+# ---- the verification file beside a snapshot, and what the pages show ---------------------------------
+def verification_path(snapshot: Path | str) -> Path:
+    """``<snapshot>.verification.json`` beside the snapshot."""
+    snapshot = Path(snapshot)
+    return snapshot.with_name(snapshot.name + SUFFIX)
+
+
+def file_sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def verify_snapshot(snapshot: Path | str, settings: Any, *, sample: int = 1, seed: int = 0,
+                    tolerance: float = 1e-6, out: Path | str | None = None) -> tuple[Verification, Path]:
+    """:func:`verify_records` on a snapshot file; writes the result (default :func:`verification_path`)."""
+    from bench.records.snapshot import import_snapshot
+
+    result = verify_records(import_snapshot(snapshot), settings, sample=sample, seed=seed, tolerance=tolerance)
+    result.snapshot, result.snapshot_sha256 = Path(snapshot).name, file_sha256(snapshot)
+    path = Path(out) if out is not None else verification_path(snapshot)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+    return result, path
+
+
+def load_verification(snapshot: Path | str) -> dict[str, Any] | None:
+    """The verification beside ``snapshot`` when it exists and was made of this very file (same SHA-256)."""
+    vpath = verification_path(snapshot)
+    if not vpath.is_file() or not Path(snapshot).is_file():
+        return None
+    try:
+        data = json.loads(vpath.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA \
+            or data.get("snapshot_sha256") != file_sha256(snapshot):
+        return None
+    return data
+
+
+def attach_verification(records: list[Record], snapshot: Path | str) -> list[Record]:
+    """Set ``info["verification"]`` of the snapshot's records from its verification file (dropping whatever
+    the snapshot claims there itself)."""
+    data = load_verification(snapshot)
+    runs = {u.get("key"): u.get("status") for u in (data or {}).get("reruns", []) if isinstance(u, dict)}
+    for r in records:
+        r.info.pop("verification", None)
+        if data is not None:
+            r.info["verification"] = {"verified": bool(data.get("verified")), "badge": str(data.get("badge", "")),
+                                      "snapshot": str(data.get("snapshot", "")),
+                                      "harness_version": str(data.get("harness_version", "")),
+                                      "date": str(data.get("date", "")), "rerun": runs.get(r.key)}
+    return records
+
+
+def entry_verification(records: Iterable[Record]) -> str:
+    """An entry's verification line: its snapshot's badge ("verified: k of n units re-run, harness H, date",
+    or "unverified (why)"); "unverified" when a finished record comes from no verified snapshot."""
+    found = [r.info.get("verification") if isinstance(r.info, dict) else None for r in records if r.finished]
+    if not found:
+        return UNVERIFIED
+    failed = sorted({v["badge"] for v in found if isinstance(v, dict) and not v.get("verified")})
+    if failed:
+        return "; ".join(failed)
+    n = sum(isinstance(v, dict) for v in found)
+    if n < len(found):
+        return f"{UNVERIFIED} ({n} of {len(found)} units come from a verified snapshot)" if n else UNVERIFIED
+    return "; ".join(sorted({v["badge"] for v in found}))
+
+
+__all__ = ["METHOD", "SCHEMA", "SUFFIX", "UNVERIFIED", "UnitCheck", "Verification", "attach_verification",
+           "compare_metrics",
+           "entry_verification", "expected_key", "file_sha256", "key_mismatch", "load_verification", "rerun_unit",
+           "verification_path", "verify_records", "verify_snapshot"]

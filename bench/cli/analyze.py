@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
         splits: int = typer.Option(20, "--splits", help="random split-halves per repetition count"),
         seed: int = typer.Option(0, "--seed"),
         fmt: str = typer.Option("text", "--format", help="text or json"),
-        out: Optional[Path] = typer.Option(None, "--out", help="also write the result as JSON here"),
+        out: Optional[Path] = typer.Option(None, "--out", help="also write the result as JSON here (name it "
+                                                               "*.ceiling.json; `bench leaderboard build --analyses` "
+                                                               "shows it on the task page)"),
         snapshot: Optional[Path] = Snapshot, tracking_uri: Optional[str] = TrackingUri,
         data_root: Optional[Path] = DataRoot, cache_dir: Optional[Path] = CacheDir,
     ) -> None:
@@ -77,7 +79,10 @@ def register(app: typer.Typer) -> None:
         for sub, f in sorted(fractions.items()):
             lines.append(f"  {sub}: {f['mean']:.3f} of the ceiling ("
                          + ", ".join(f"{k} {v:.3f}" for k, v in f["per_subject"].items()) + ")")
-        _emit({**ceiling.to_dict(), "fraction_of_ceiling": fractions}, fmt, "\n".join(lines), out)
+        from bench.config import spec_hash
+
+        _emit({**ceiling.to_dict(), "task_hash": spec_hash(spec), "fraction_of_ceiling": fractions}, fmt,
+              "\n".join(lines), out)
 
     app.add_typer(group, name="analyze")
     _register_verify(app)
@@ -90,7 +95,9 @@ def register(app: typer.Typer) -> None:
         max_distance: int = typer.Option(4, "--max-distance", help="perceptual-hash bits counted as the same image"),
         no_run: bool = typer.Option(False, "--no-run", help="only read existing records (no null/pre-stimulus runs)"),
         fmt: str = typer.Option("text", "--format", help="text or json"),
-        out: Optional[Path] = typer.Option(None, "--out", help="also write the checklist (badge data) as JSON here"),
+        out: Optional[Path] = typer.Option(None, "--out", help="also write the checklist as JSON here (name it "
+                                                               "*.checks.json; `bench leaderboard build --analyses` "
+                                                               "shows it)"),
         tracking_uri: Optional[str] = TrackingUri, data_root: Optional[Path] = DataRoot,
         cache_dir: Optional[Path] = CacheDir,
     ) -> None:
@@ -119,16 +126,19 @@ def _register_verify(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed"),
         tolerance: float = typer.Option(1e-6, "--tolerance", help="absolute tolerance on every metric"),
         fmt: str = typer.Option("text", "--format", help="text or json"),
-        out: Optional[Path] = typer.Option(None, "--out", help="also write the verification as JSON here"),
+        out: Optional[Path] = typer.Option(None, "--out", help="where to write the verification JSON (default: "
+                                                               "<snapshot>.verification.json beside it, which "
+                                                               "`bench leaderboard build` shows on the entries)"),
         tracking_uri: Optional[str] = TrackingUri, data_root: Optional[Path] = DataRoot,
         cache_dir: Optional[Path] = CacheDir,
     ) -> None:
-        """Check every record's key against its embedded specs and re-run K units; exit 1 unless verified."""
-        from bench.analysis.verify import verify_records
-        from bench.records.snapshot import import_snapshot
+        """Check every record's key against its embedded specs and re-run K units; write the verification
+        beside the snapshot; exit 1 unless verified."""
+        from bench.analysis.verify import verify_snapshot
+        from bench.stats.report import strict_json
 
         settings = make_settings(tracking_uri, data_root, cache_dir)
-        result = verify_records(import_snapshot(snapshot), settings, sample=sample, seed=seed, tolerance=tolerance)
-        _emit(result.to_dict(), fmt, result.text(), out)
+        result, path = verify_snapshot(snapshot, settings, sample=sample, seed=seed, tolerance=tolerance, out=out)
+        typer.echo(strict_json(result.to_dict()) if fmt == "json" else result.text() + f"\nwrote {path}")
         if not result.verified:
             raise typer.Exit(1)

@@ -5,6 +5,7 @@
     bench leaderboard build --out site --snapshot leaderboard/submitted/ --tracking-uri sqlite:///mlflow.db
     bench leaderboard export --out results.json [--task T]               # records -> snapshot JSON
     bench leaderboard import results.json [--tracking-uri URI]           # snapshot -> MLflow (new keys only)
+    bench leaderboard verify results.json --sample 3                      # keys + 3 re-run units (bench/cli/analyze.py)
 """
 
 from __future__ import annotations
@@ -35,10 +36,15 @@ def register(app: typer.Typer) -> None:
         alpha: float = typer.Option(0.05, "--alpha", help="significance level of the tiers"),
         title: str = typer.Option("brainvis-bench leaderboard", "--title", help="site title"),
         n_boot: int = typer.Option(10000, "--bootstrap", help="bootstrap resamples for the comparison CIs"),
+        analyses: Optional[List[Path]] = typer.Option(
+            None, "--analyses", help="noise ceilings (bench analyze ceiling --out X.ceiling.json) and validity "
+                                     "checklists (bench check --out X.checks.json): files or folders (repeatable); "
+                                     "such files in a --snapshot folder are read too"),
     ) -> None:
         """Write the static site (index, one page per task and per submission, plots) from the records."""
         from bench.errors import ConfigError
         from bench.leaderboard import build_site, load_sources
+        from bench.leaderboard.analyses import load_analyses
 
         if correction not in ("holm", "bh", "none"):
             raise ConfigError(f"unknown correction '{correction}'", field="--correction", fix="use holm, bh or none")
@@ -48,8 +54,9 @@ def register(app: typer.Typer) -> None:
         if tracking_uri or not snapshot:
             uri = make_settings(tracking_uri).tracking_uri
         records, last = load_sources(uri, snapshot or [])
+        inputs = load_analyses([p for p in (snapshot or []) if p.is_dir()] + list(analyses or []))
         files = build_site(records, out, title=title, metric=metric, correction=correction, alpha=alpha,
-                           n_boot=n_boot, last_update=last)
+                           n_boot=n_boot, last_update=last, analyses=inputs)
         pages = [f for f in files if f.suffix == ".html"]
         typer.echo(f"wrote {len(pages)} pages ({len(files)} files) from {len(records)} records to {out}; "
                    f"open {out / 'index.html'}")
@@ -76,10 +83,11 @@ def register(app: typer.Typer) -> None:
         tracking_uri: Optional[str] = TrackingUri,
     ) -> None:
         """Write a snapshot's finished records into the MLflow store, skipping keys it already holds."""
+        from bench.analysis.verify import attach_verification
         from bench.leaderboard import import_into_store
         from bench.records.snapshot import import_snapshot
 
-        records = import_snapshot(snapshot)
+        records = attach_verification(import_snapshot(snapshot), snapshot)   # only a real .verification.json counts
         report = import_into_store(records, make_settings(tracking_uri).tracking_uri, label=f"import {snapshot.name}")
         typer.echo(report.summary())
 

@@ -252,6 +252,32 @@ class Entry:
     records: list[Record] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     note: str = ""
+    checks: Any = None                  # bench.analysis.checks.Checklist (bench.leaderboard.analyses)
+    verification: str = "unverified"    # bench.analysis.verify.entry_verification
+
+    @property
+    def badges(self) -> list[dict[str, str]]:
+        """The validity-check badges (every check, failed ones included)."""
+        from bench.analysis.checks import badges
+
+        return badges(self.checks) if self.checks is not None else []
+
+    @property
+    def checks_failed(self) -> list[str]:
+        return [c.name for c in self.checks.checks if c.status == "fail"] if self.checks is not None else []
+
+    @property
+    def checks_text(self) -> str:
+        """'FAIL: a, b', else 'k of n pass' (n/a and not run counted apart)."""
+        if self.checks is None:
+            return "not checked"
+        if self.checks_failed:
+            return "FAIL: " + ", ".join(self.checks_failed)
+        cs = self.checks.checks
+        ok = sum(c.status == "pass" for c in cs)
+        rest = [f"{sum(c.status == st for c in cs)} {st}" for st in ("n/a", "not run")
+                if any(c.status == st for c in cs)]
+        return f"{ok} pass" + (f", {', '.join(rest)}" if rest else "")
 
     @property
     def conflict_fix(self) -> str:
@@ -396,6 +422,8 @@ class TaskView:
     design: Design | None = None
     caveats: tuple[str, ...] = ()
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
+    ceiling: Any = None                 # bench.leaderboard.analyses.CeilingView (from a *.ceiling.json)
+    factorial: Any = None               # bench.leaderboard.analyses.FactorialView
 
     @property
     def power(self) -> str:
@@ -590,8 +618,11 @@ def assemble_task(task: str, records: list[Record], *, metric: str | None = None
 
 def assemble(records: Iterable[Record], *, metric: str | None = None, correction: str = "holm", alpha: float = 0.05,
              n_boot: int = 10000, reported: list[ReportedNumber] | None = None,
-             last_update: Mapping[str, str] | str | None = None) -> SiteView:
-    """All task and submission views. ``last_update``: one ISO date for all tasks, or task -> ISO date."""
+             last_update: Mapping[str, str] | str | None = None, analyses: Any = None) -> SiteView:
+    """All task and submission views. ``last_update``: one ISO date for all tasks, or task -> ISO date;
+    ``analyses``: :class:`bench.leaderboard.analyses.AnalysisInputs` (ceilings, stored checklists)."""
+    from bench.leaderboard.analyses import AnalysisInputs, attach_analyses
+
     records = check_records(records)
     if not records:
         raise RecordError("no records to build pages from",
@@ -608,6 +639,7 @@ def assemble(records: Iterable[Record], *, metric: str | None = None, correction
                              reported=reported, submission_slugs=sub_slugs, last_update=lu)
         view.slug = slugify(task, task_slugs)
         tasks.append(view)
+    attach_analyses(tasks, records, analyses or AnalysisInputs(), sub_slugs)
     subs = []
     for name in sorted(sub_slugs):
         sections = [(t, e) for t in tasks for e in t.entries if e.submission == name]

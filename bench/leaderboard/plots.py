@@ -12,7 +12,8 @@ axis shows one quantity.
 - :func:`grid_heatmap`       encoder × image-model heatmap of complete entries;
 - :func:`kway_curves`        per-k retrieval curves with the chance level 1/k;
 - :func:`submission_seed_dots` one submission: every (subject, seed) value, mean ± std over seeds;
-- :func:`learning_curves`    per-epoch curves of every unit, their mean, and the epochs chosen on validation.
+- :func:`learning_curves`    per-epoch curves of every unit, their mean, and the epochs chosen on validation;
+- :func:`factorial_interaction` the interaction plot of a task's factorial design (:mod:`bench.analysis.factorial`).
 """
 
 from __future__ import annotations
@@ -258,4 +259,18 @@ def learning_curves(records: Sequence[Record]) -> bytes | None:
             ax.set_title("loss" if "loss" in group[0] else label(group[0], 30), fontsize=9)
             ax.legend(fontsize=7)
         fig.tight_layout()
+        return _svg(fig)
+
+
+def factorial_interaction(result) -> bytes:
+    """Interaction plot of a :class:`~bench.analysis.factorial.FactorialResult`: the score (y, display units)
+    per level of the first factor (x), one line (marker and dash) per level of the second, ± SE over blocks."""
+    from bench.analysis.factorial import draw_interaction
+
+    unit = " (%)" if is_fraction(result.metric) else ""
+    with _figure(5.8, 4.0) as fig:
+        ax = fig.add_subplot(1, 1, 1)
+        draw_interaction(ax, result, scale=100.0 if is_fraction(result.metric) else 1.0,
+                         ylabel=f"{metric_label(result.metric).replace(' (%)', '')}{unit}, mean ± SE over "
+                                f"{result.block}s")
         return _svg(fig)

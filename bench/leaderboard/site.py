@@ -8,6 +8,7 @@ Layout of ``out_dir``::
     reported.html               every reported number, by dataset, paper and table
     about.html                  the statistics, in words
     plots/*.svg                 figures (matplotlib, text as outlines)
+    factorial/<task>.html       the task's encoder x image-model factorial analysis (complete designs only)
     data/<task>.csv, .json      each task's results with every metric: one CSV row per unit; JSON per entry,
                                 per metric and per subject (linked from the task page)
     assets/site.css, sort.js    the only stylesheet and script (no external resources)
@@ -46,7 +47,7 @@ from bench.records.schema import Record
 
 MARKER = ".brainvis-leaderboard"
 GENERATED = ("index.html", "reported.html", "about.html", "leaderboard.json", ".nojekyll", "tasks", "submissions",
-             "plots", "assets", "data")
+             "plots", "assets", "data", "factorial")
 DEFAULT_TITLE = "brainvis-bench leaderboard"
 
 
@@ -288,7 +289,16 @@ def _summary_json(site: SiteView, built: str) -> str:
                          "n_units": e.summary.n_units, "expected_units": e.expected, "complete": e.complete,
                          "status": e.status, "encoder": e.encoder, "image_model": e.image_model,
                          "alignment": e.alignment, "tier_note": e.note or None,
-                         "conflicts": [c.to_dict() for c in e.conflicts]} for e in t.entries],
+                         "conflicts": [c.to_dict() for c in e.conflicts],
+                         "checks": e.checks.to_dict()["checks"] if e.checks is not None else None,
+                         "verification": e.verification} for e in t.entries],
+            "noise_ceiling": {"metric": t.ceiling.metric, "mean": t.ceiling.mean, "chance": t.ceiling.chance,
+                              "method": t.ceiling.method, "subjects": t.ceiling.subjects,
+                              "fraction_of_ceiling": t.ceiling.fractions, "stale": t.ceiling.stale}
+            if t.ceiling is not None else None,
+            "factorial": ({"page": f"factorial/{t.slug}.html", **t.factorial.result.to_dict()}
+                          if t.factorial is not None and t.factorial.available else
+                          {"page": None, "missing": t.factorial.missing} if t.factorial is not None else None),
             "reported": [{"label": r.label, "entry": r.entry, "subject": r.subject, "metric": r.metric,
                           "value": r.value, "spread": r.spread, "source": r.source} for r in t.reported],
         })
@@ -300,7 +310,7 @@ def _summary_json(site: SiteView, built: str) -> str:
 def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = DEFAULT_TITLE,
                metric: str | None = None, correction: str = "holm", alpha: float = 0.05, n_boot: int = 10000,
                reported: list[ReportedNumber] | None = None, last_update: Mapping[str, str] | str | None = None,
-               built: str | None = None) -> list[Path]:
+               built: str | None = None, analyses: Any = None) -> list[Path]:
     """Write the static leaderboard site for ``records`` into ``out_dir``; returns the files written.
 
     metric:      the metric tables, tiers and comparisons use (default: each task's ``headline_metric``).
@@ -308,13 +318,14 @@ def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = D
     reported:    reported numbers to show (default: the packaged paper CSVs).
     last_update: ISO date(s) of the latest results, one for all tasks or per task (shown on the pages).
     built:       the build time shown on the pages (default: now, UTC).
+    analyses:    :class:`bench.leaderboard.analyses.AnalysisInputs` (noise ceilings, ``bench check`` results).
     """
     if correction not in ("holm", "bh", "none"):
         raise RecordError(f"unknown correction '{correction}'", field="correction", fix="use holm, bh or none")
     reported = load_reported() if reported is None else reported
     records = list(records)
     site = assemble(records, metric=metric, correction=correction, alpha=alpha, n_boot=n_boot, reported=reported,
-                    last_update=last_update)
+                    last_update=last_update, analyses=analyses)
     built = built or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = Path(out_dir)
     _prepare(out)
@@ -336,6 +347,20 @@ def build_site(records: Iterable[Record], out_dir: Path | str, *, title: str = D
         w.write(f"tasks/{t.slug}.html", render("task.html", root="../", page_title=t.name, t=t,
                                                figures=task_figs[t.name], description=description,
                                                mismatched=reported_mismatches(reported, t.spec), **common))
+    for t in site.tasks:
+        if t.factorial is None or not t.factorial.available:
+            continue
+        res = t.factorial.result
+        fig = _figure(w, f"plots/factorial-{t.slug}.svg", plots.factorial_interaction(res),
+                      f"Interaction plot of {metric_label(res.metric)} on {t.name}: mean per {res.factors[0]} level, "
+                      + (f"one line per {res.factors[1]} level" if len(res.factors) > 1 else "one line")
+                      + f", ± SE over {res.n_blocks} {res.block}s.",
+                      f"Mean {metric_label(res.metric)} per cell ± SE over {res.block}s; parallel lines mean no "
+                      "interaction. Markers and dashes differ per line.")
+        w.write(f"factorial/{t.slug}.html", render("factorial.html", root="../", page_title=f"{t.name}: factorial",
+                                                   t=t, f=res, figure=fig, cells=res.cells.to_dict(orient="records"),
+                                                   description=f"Factorial analysis of {t.name}: "
+                                                               f"{' x '.join(res.factors)}.", **common))
     for s in site.submissions:
         sections = [_submission_section(w, t, e, s.slug, links_from_sub) for t, e in s.sections]
         yamls = [yaml.safe_dump(spec, sort_keys=False, allow_unicode=True) for spec in s.specs]

@@ -55,11 +55,14 @@ def records_from_mlflow(tracking_uri: str) -> tuple[list[Record], dict[str, str]
 
 
 def snapshot_files(paths: Sequence[Path | str]) -> list[Path]:
-    """The snapshot files named by ``paths`` (a folder stands for the ``*.json`` files directly in it)."""
+    """The snapshot files named by ``paths`` (a folder stands for the ``*.json`` files directly in it, except
+    the analysis files beside them: ``*.verification.json``, ``*.ceiling.json``, ``*.checks.json``)."""
+    from bench.leaderboard.analyses import is_analysis_file
+
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.glob("*.json"))
+            found = sorted(f for f in p.glob("*.json") if not is_analysis_file(f))   # not snapshots
             if not found:
                 raise RecordError("no *.json snapshot in this folder", where=p,
                                   fix="export one with `bench leaderboard export --out FILE`")
@@ -71,12 +74,13 @@ def snapshot_files(paths: Sequence[Path | str]) -> list[Path]:
 
 def records_from_snapshots(paths: Sequence[Path | str]) -> tuple[list[Record], dict[str, str]]:
     """Records of every snapshot (merged by key) and, per task, the newest ``created`` of its snapshots."""
+    from bench.analysis.verify import attach_verification
     from bench.records.snapshot import import_snapshot
 
     lists = []
     last: dict[str, str] = {}
     for path in snapshot_files(paths):
-        records = import_snapshot(path)
+        records = attach_verification(import_snapshot(path), path)   # its <snapshot>.verification.json, if any
         lists.append(records)
         try:
             created = str(json.loads(path.read_text()).get("created") or "")

@@ -114,6 +114,8 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
   {% if t.spec.validation %}<dt>Validation</dt><dd>by {{ t.spec.validation.by }}, fraction {{ t.spec.validation.fraction }} of training data (checkpoints chosen on validation only)</dd>{% endif %}
   <dt>Metric</dt><dd>{{ t.metric | metric_label }}{% if t.metric != t.spec.headline_metric %} (task headline: {{ t.spec.headline_metric }}){% endif %}</dd>
   <dt>Chance level</dt><dd id="chance">{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
+  {% if t.ceiling %}<dt>Noise ceiling</dt><dd id="ceiling-summary">{{ t.ceiling.mean | fmt_unit(t.ceiling.metric) }} {{ t.ceiling.metric | metric_label }} (mean over {{ t.ceiling.subjects | length }} subjects; chance {{ t.ceiling.chance | fmt_unit(t.ceiling.metric) }}) — <a href="{{ t.slug }}.html#ceiling">per subject and method</a></dd>{% endif %}
+  <dt>Factorial analysis</dt><dd id="factorial-summary">{% if t.factorial and t.factorial.available %}<a href="../factorial/{{ t.slug }}.html">{{ t.factorial.factors | join(" × ") }}: main effects, interaction, effect sizes</a>{% else %}not a complete design — see <a href="{{ t.slug }}.html#factorial">below</a>{% endif %}</dd>
   <dt>Design</dt><dd id="design">{{ t.design.describe() if t.design else "unknown" }}</dd>
   <dt>Test</dt><dd id="test">two-sided paired t-test over matched {{ "seeds" if t.design and t.design.pooled else "subjects" }}; identical values tie; a constant non-zero difference is decided by the exact sign-flip permutation test (p = 2/2<sup>n</sup>); {{ t.correction }} correction; α = {{ t.alpha }}</dd>
   <dt>Power</dt><dd id="power">{{ t.power }}</dd>
@@ -129,7 +131,7 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 <p class="filter-row"><label for="filter-board">Filter entries</label> <input type="search" id="filter-board" class="filter" data-table="board" placeholder="name, encoder, image model, status" autocomplete="off"></p>
 <p class="small">Click a column header to sort. Incomplete entries show the mean of the units that finished, flagged; they get no tier and are not compared. Entries with conflicting records show the mean of their non-conflicting units only and get no tier.</p>
 <div class="scroll"><table class="sortable board" id="board">
-<thead><tr>{{ th("#", "number") }}{{ th("Submission") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{{ th("Tier", "number") }}{{ th("95% CI") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}</tr></thead>
+<thead><tr>{{ th("#", "number") }}{{ th("Submission") }}{{ th(t.metric | metric_label + " ± SE", "number", "descending") }}{{ th("Tier", "number") }}{{ th("95% CI") }}{{ th("Encoder") }}{{ th("Image model") }}{{ th("Alignment") }}{{ th("Recipe") }}{% for m in t.secondary_metrics %}{{ th(m | metric_label + " ± SE", "number", "descending") }}{% endfor %}{{ th("Subjects × seeds") }}{{ th("Units", "number", "descending") }}{{ th("Status") }}{{ th("Checks") }}</tr></thead>
 <tbody>
 {% for e in t.entries %}<tr class="entry{% if not e.complete %} incomplete{% endif %}">
 {{ num(loop.index, loop.index) }}<td class="name"><a href="../submissions/{{ e.slug }}.html">{{ e.submission }}</a></td>
@@ -140,6 +142,7 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 {% for m in t.secondary_metrics %}{% set s = e.secondary.get(m) %}{{ num(s.mean if s else none, s.mean | fmt_pm(s.se, m) if s else "—") }}{% endfor %}
 <td>{{ e.units_text }}</td>{{ num(e.summary.n_units, e.summary.n_units ~ " / " ~ e.expected) }}
 <td class="status{% if not e.complete %} flag{% endif %}">{{ e.status }}</td>
+<td class="checks{% if e.checks_failed %} flag{% endif %}">{{ e.checks_text }}</td>
 </tr>
 {% endfor %}</tbody>
 </table></div>
@@ -163,6 +166,30 @@ TASK = """{% extends "base.html" %}{% from "macros.html" import th, num, tier_ba
 {% endfor %}
 {% for name, why in t.tiers.notes | dictsort %}<p class="small note">{{ name }}: {{ why }}.</p>{% endfor %}
 </details>
+
+<h2 id="ceiling">Noise ceiling</h2>
+{% if t.ceiling %}
+{% set c = t.ceiling %}
+{% if c.stale %}<p class="warn">This ceiling was computed for another resolved specification of the task (its task hash differs from the records'); recompute it with <code>bench analyze ceiling --task {{ t.name }} --out FILE.ceiling.json</code>.</p>{% endif %}
+<p>What the data allow: <strong>{{ c.mean | fmt_unit(c.metric) }}</strong> {{ c.metric | metric_label }} (mean over subjects), against chance {{ c.chance | fmt_unit(c.metric) }}. Computed from the test repetitions alone, no model: {{ c.method }}. A model can exceed it (image embeddings carry no measurement noise); its fraction is then above 1 and shown as such.</p>
+<div class="scroll"><table class="ceiling-subjects"><thead><tr><th scope="col">Subject</th><th scope="col">Images × repetitions</th><th scope="col">Split-half (largest half)</th><th scope="col">Ceiling</th><th scope="col">Chance</th></tr></thead><tbody>
+{% for row in c.subjects %}<tr><td>sub-{{ "%02d" | format(row.subject) }}</td><td class="num">{{ row.n_images }} × {{ row.repetitions }}{% if row.n_dropped %} ({{ row.n_dropped }} left out){% endif %}</td><td class="num">{{ row.split_half | fmt_unit(c.metric) }}</td><td class="num">{{ row.ceiling | fmt_unit(c.metric) }}</td><td class="num">{{ row.chance | fmt_unit(c.metric) }}</td></tr>
+{% endfor %}<tr class="mean"><td>mean</td><td></td><td></td><td class="num">{{ c.mean | fmt_unit(c.metric) }}</td><td class="num">{{ c.chance | fmt_unit(c.metric) }}</td></tr></tbody></table></div>
+<h3>Entries as a fraction of the ceiling</h3>
+<p class="small">Per subject: the entry's {{ c.metric | metric_label }} (mean over seeds) ÷ that subject's ceiling; the fraction shown is the mean over subjects.</p>
+<div class="scroll"><table class="sortable ceiling-fractions"><thead><tr>{{ th("Submission") }}{{ th("Fraction of ceiling", "number", "descending") }}{{ th("Per subject") }}</tr></thead><tbody>
+{% for row in c.fractions %}<tr><td><a href="../submissions/{{ row.slug }}.html">{{ row.submission }}</a></td>{{ num(row.mean, row.mean | fmt("", 3)) }}<td class="small">{% for k, v in row.per_subject | dictsort %}{{ k }} {{ v | fmt("", 3) }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+{% endfor %}</tbody></table></div>
+{% elif t.spec.kind in ("retrieval", "cross-subject") %}
+<p class="small" id="ceiling-missing">No noise ceiling for this task yet: it is computed from the task's data, not from the records. Run <code>bench analyze ceiling --task {{ t.name }} --out {{ t.slug }}.ceiling.json</code> and rebuild with <code>--analyses {{ t.slug }}.ceiling.json</code>.</p>
+{% else %}<p class="small">Noise ceilings are defined for retrieval tasks.</p>{% endif %}
+
+<h2 id="factorial">Factorial analysis</h2>
+{% if t.factorial and t.factorial.available %}
+<p><a href="../factorial/{{ t.slug }}.html">{{ t.factorial.factors | join(" × ") }} design of {{ t.factorial.result.cells | length }} complete entries</a>: {% for e in t.factorial.result.effects %}{{ e.term }} F({{ e.df_num | fmt("", 0) }}, {{ e.df_den | fmt("", 0) }}) = {{ e.f | fmt("", 2) }}, p {{ "" if (e.p | fmt_p).startswith("<") else "= " }}{{ e.p | fmt_p }}{% if not loop.last %}; {% endif %}{% endfor %}.</p>
+{% elif t.factorial %}
+<p class="flag-line" id="factorial-missing">Not a complete design ({{ t.factorial.factors | join(" × ") }}): missing {{ t.factorial.missing | join("; ") }}.</p>
+{% endif %}
 
 <h2 id="plots">Plots</h2>
 <div class="figures">
@@ -226,6 +253,10 @@ SUBMISSION = """{% extends "base.html" %}{% from "macros.html" import th, num, t
   {% if e.conflicting %}<dt>Conflicting units</dt><dd class="flag">{{ e.conflicting | join(", ") | clip(400) }}: {{ e.conflicts | map(attribute="reason") | unique | join("; ") }}; excluded from the score, tests and tiers. Fix: {{ e.conflict_fix }}</dd>{% endif %}
   {% if e.note %}<dt>Tier note</dt><dd>{{ e.note }}</dd>{% endif %}
   <dt>Chance level</dt><dd>{{ t.chance | fmt_unit(t.metric) if t.chance is not none else "not recorded" }}</dd>
+  {% if t.ceiling %}{% set frac = t.ceiling.fractions | selectattr("submission", "equalto", e.submission) | first %}<dt>Noise ceiling</dt><dd>{{ t.ceiling.mean | fmt_unit(t.ceiling.metric) }}{% if frac %}; this entry reaches {{ frac.mean | fmt("", 3) }} of it{% endif %} (<a href="../tasks/{{ t.slug }}.html#ceiling">method</a>)</dd>{% endif %}
+  <dt>Validity checks</dt><dd class="checks">{% for b in e.badges %}<span class="check check-{{ b.status | replace(" ", "-") | replace("/", "") }}" title="{{ b.title }}">{{ b.label }}</span> {% endfor %}<a href="../about.html#checks">checklist and thresholds</a>
+  {% if e.checks_failed %}<ul class="failed-checks flag">{% for c in e.checks.checks if c.status == "fail" %}<li>{{ c.name }} failed: {{ c.detail }}</li>{% endfor %}</ul>{% endif %}</dd>
+  <dt>Verification</dt><dd class="verification{% if e.verification != "unverified" and not e.verification.startswith("verified") %} flag{% endif %}">{{ e.verification }}</dd>
 </dl>
 <div class="figures">
 {% for fig in sec.figures %}<figure><div class="plot"><img src="../{{ fig.path }}" alt="{{ fig.alt }}" width="{{ fig.width }}" height="{{ fig.height }}"></div><figcaption>{{ fig.caption }}</figcaption></figure>
@@ -367,15 +398,51 @@ in all of them.</p>
 <ul>{% for c in analyses.controls.controls %}<li><code>{{ c.metric }}</code>: {{ c.what }}</li>{% endfor %}</ul>
 <h2 id="checks">Validity checklist (<code>bench check</code>)</h2>
 <ul>{% for c in analyses.checks.checks %}<li><strong>{{ c.check }}</strong>: {{ c.rule }}</li>{% endfor %}</ul>
-<p>A failed check is shown on the entry, never hidden. Chance tests at &alpha; = {{ analyses.check_alpha }}; images
-within {{ analyses.max_distance }} bits of perceptual hash count as the same image.</p>
+<p>A failed check is shown on the entry, never hidden; a check nobody ran says "not run". Thresholds: chance tests at
+&alpha; = {{ analyses.check_alpha }} (pass when p &ge; &alpha;); images within {{ analyses.max_distance }} bits of
+perceptual hash count as the same image; pre-stimulus window {{ analyses.checks.prestimulus_window_s | join(" … ") }} s.
+{{ analyses.checks.reference }}. {{ analyses.checks_source }}</p>
+<h2 id="verification">Verified entries (<code>bench leaderboard verify</code>)</h2>
+<p>{{ analyses.verification }}</p>
 <h2 id="analyses">Factorial analysis and noise ceilings</h2>
 <p>{{ analyses.factorial }}</p>
-<p>Noise ceiling: {{ analyses.ceiling }}.</p>
+<p>Noise ceiling: {{ analyses.ceiling }}. {{ analyses.ceiling_source }}</p>
 {% endif %}
 <h2>Rebuilding these pages</h2>
 <p>The pages are a pure function of the records: <code>bench leaderboard build --out DIR --snapshot results.json</code>
 rebuilds them from an exported results snapshot, without the MLflow database.</p>
+{% endblock %}
+"""
+
+FACTORIAL = """{% extends "base.html" %}
+{% block main %}
+<p class="crumbs"><a href="../index.html">Tasks</a> › <a href="../tasks/{{ t.slug }}.html">{{ t.name }}</a> › factorial analysis</p>
+<h1>{{ t.name }}: {{ f.factors | join(" × ") }}</h1>
+{% if t.simulated %}<p class="warn">Simulated data: these effects exercise the harness and say nothing about real recordings.</p>{% endif %}
+<p class="lead">The complete entries of this task as a factorial design over {{ f.factors | join(" and ") }} (read from the
+submissions), {{ f.n_blocks }} {{ f.block }}s as the repeated unit; metric {{ f.metric | metric_label }}; α = {{ f.alpha }}.</p>
+<h2 id="cells">Cells</h2>
+<div class="scroll"><table class="cells"><thead><tr>{% for x in f.factors %}<th scope="col">{{ x }}</th>{% endfor %}<th scope="col">Entry</th><th scope="col">Mean</th><th scope="col">SE over {{ f.block }}s</th></tr></thead><tbody>
+{% for c in cells %}<tr>{% for x in f.factors %}<td>{{ c[x] }}</td>{% endfor %}<td>{{ c.submission }}</td><td class="num">{{ c.mean | fmt(f.metric) }}</td><td class="num">{{ c.se | fmt(f.metric) }}</td></tr>
+{% endfor %}</tbody></table></div>
+<h2 id="effects">Main effects and interaction (repeated-measures ANOVA)</h2>
+<div class="scroll"><table class="effects"><thead><tr><th scope="col">Term</th><th scope="col">F</th><th scope="col">df</th><th scope="col">p</th><th scope="col">Partial η²</th><th scope="col">Verdict</th></tr></thead><tbody>
+{% for e in f.effects %}<tr><td>{{ e.term }}</td><td class="num">{{ e.f | fmt("", 3) }}</td><td class="num">{{ e.df_num | fmt("", 0) }}, {{ e.df_den | fmt("", 0) }}</td><td class="num">{{ e.p | fmt_p }}</td><td class="num">{{ e.partial_eta_sq | fmt("", 3) }}</td><td>{{ "significant" if e.p < f.alpha else "not significant" }}</td></tr>
+{% endfor %}</tbody></table></div>
+<h2 id="sizes">Effect sizes with 95% CIs</h2>
+<p class="small">In metric units{% if f.metric | metric_label != f.metric %} ({{ f.metric | metric_label }}){% endif %}: per {{ f.block }}, a level's marginal mean minus the reference level's (main effects) or the difference of differences (interaction); mean, t-based 95% CI over {{ f.block }}s and Cohen's d<sub>z</sub>.</p>
+<div class="scroll"><table class="contrasts"><thead><tr><th scope="col">Effect</th><th scope="col">Estimate</th><th scope="col">95% CI</th><th scope="col">d<sub>z</sub></th><th scope="col">n</th></tr></thead><tbody>
+{% for c in f.contrasts %}<tr><td>{{ c.label }}</td><td class="num">{{ c.estimate | fmt(f.metric) }}</td><td class="num">[{{ c.ci_low | fmt(f.metric) }}, {{ c.ci_high | fmt(f.metric) }}]</td><td class="num">{{ c.dz | fmt("", 2) }}</td><td class="num">{{ c.n }}</td></tr>
+{% endfor %}</tbody></table></div>
+{% if f.mixed %}<h2 id="mixed">Linear mixed model</h2>
+<p class="small"><code>{{ f.mixed.formula }}</code>, random intercept per {{ f.block }} (REML; {{ "converged" if f.mixed.converged else "did not converge" }}); {{ f.block }} variance {{ f.mixed.block_variance | fmt("", 3) }}, residual variance {{ f.mixed.residual_variance | fmt("", 3) }}. The ANOVA's F-tests are the verdict.</p>
+<div class="scroll"><table class="mixed"><thead><tr><th scope="col">Fixed effect</th><th scope="col">Estimate</th><th scope="col">95% Wald CI</th><th scope="col">p</th></tr></thead><tbody>
+{% for name, v in f.mixed.fixed | dictsort %}<tr><td>{{ name }}</td><td class="num">{{ v.estimate | fmt(f.metric) }}</td><td class="num">[{{ v.ci_low | fmt(f.metric) }}, {{ v.ci_high | fmt(f.metric) }}]</td><td class="num">{{ v.p | fmt_p }}</td></tr>
+{% endfor %}</tbody></table></div>{% endif %}
+<h2 id="plot">Interaction plot</h2>
+{% if figure %}<figure><div class="plot"><img src="../{{ figure.path }}" alt="{{ figure.alt }}" width="{{ figure.width }}" height="{{ figure.height }}"></div><figcaption>{{ figure.caption }}</figcaption></figure>{% endif %}
+<h2>Method</h2>
+<p class="small">{{ f.to_dict().method }} Reproduce: <code>bench analyze factorial --task {{ t.name }}</code>.</p>
 {% endblock %}
 """
 
@@ -436,6 +503,9 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); backg
 .filter-row input { font: inherit; padding: .2rem .4rem; min-width: 14rem; max-width: 100%; }
 .downloads { font-size: 14px; }
 .untiered { color: var(--muted); white-space: nowrap; }
+.check { display: inline-block; font-size: 12px; padding: 0 6px; margin: 0 3px 2px 0; border-radius: 4px; border: 1px solid var(--line); white-space: nowrap; }
+.check-pass { background: #e3f1e0; } .check-fail { background: #f8d7cf; color: #7a1f0a; font-weight: 600; }
+.check-na, .check-not-run { background: var(--soft); color: var(--muted); }
 code { overflow-wrap: anywhere; }
 figcaption { font-size: 13px; color: var(--muted); max-width: 48rem; }
 .task-card { border: 1px solid var(--line); border-radius: 6px; padding: .2rem 1rem .6rem; margin: 1rem 0; }
@@ -521,4 +591,5 @@ JS = """/* Sortable tables: click a column header (a button) to sort; again to r
 """
 
 TEMPLATES = {"base.html": BASE, "macros.html": MACROS, "index.html": INDEX, "task.html": TASK,
-             "submission.html": SUBMISSION, "reported.html": REPORTED, "about.html": ABOUT}
+             "submission.html": SUBMISSION, "reported.html": REPORTED, "about.html": ABOUT,
+             "factorial.html": FACTORIAL}

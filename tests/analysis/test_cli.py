@@ -30,3 +30,21 @@ def test_analyze_factorial_refuses_an_incomplete_design(tmp_path):
     res = CliRunner().invoke(app, ["analyze", "factorial", "--task", "t-demo", "--snapshot", str(snap)])
     assert res.exit_code != 0
     assert isinstance(res.exception, Exception) and "has no complete entry" in str(res.exception)
+
+
+def test_leaderboard_verify_writes_its_file_beside_the_snapshot(tmp_path):
+    """Records whose keys do not follow from their embedded specs are refused (exit 1), and the refusal is
+    written beside the snapshot, where the leaderboard reads it as 'unverified (...)'."""
+    from bench.analysis.verify import attach_verification, entry_verification
+
+    records = factorial_records(np.random.default_rng(0))[:3]
+    snap = export_snapshot(records, tmp_path / "snap.json")
+    res = CliRunner().invoke(app, ["leaderboard", "verify", str(snap), "--sample", "1"])
+    assert res.exit_code == 1, res.output
+    assert "unverified (3 records with a key that does not match their specs)" in res.output
+    written = json.loads((tmp_path / "snap.json.verification.json").read_text())
+    assert written["verified"] is False and len(written["key_mismatches"]) == 3 and written["snapshot"] == "snap.json"
+    from bench.records.snapshot import import_snapshot
+
+    shown = entry_verification(attach_verification(import_snapshot(snap), snap))
+    assert shown.startswith("unverified (3 records")

@@ -128,10 +128,12 @@ def test_interaction_plot_writes_a_png(tmp_path):
 
 
 def test_page_data_states_why_a_design_is_not_shown():
-    from bench.analysis import factorial_for_page
+    from bench.leaderboard.analyses import factorial_view
 
     records = factorial_records(np.random.default_rng(6), image_effect=0.05)
-    page = factorial_for_page(records, "t-demo")
-    assert page["available"] and {e["term"] for e in page["effects"]} >= {"encoder", "image_model"}
-    missing = factorial_for_page([r for r in records if r.submission != "nice-pixels-colour-texture"], "t-demo")
-    assert not missing["available"] and "encoder=nice, image_model=pixels-colour-texture" in missing["reason"]
+    page = factorial_view(records, "t-demo")
+    assert page.available and {e.term for e in page.result.effects} >= {"encoder", "image_model"}
+    assert page.result.mixed["fixed"]                                        # the page shows the mixed model too
+    missing = factorial_view([r for r in records if r.submission != "nice-pixels-colour-texture"], "t-demo")
+    assert not missing.available and missing.result is None
+    assert any("encoder=nice, image_model=pixels-colour-texture" in m for m in missing.missing), missing.missing
