@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.data.simulate.imagenet_eeg import write_imagenet_eeg
     from bench.metrics.saliency import cc
     from bench.settings import load_settings
-    from bench.tasks.joint import load_input
-    from bench.tasks.palazzo import load_joint_data, train_joint
+    from bench.training.image_inputs import load_input
+    from bench.tasks.palazzo import load_joint_data
+    from bench.training.joint import train_joint
     from bench.tasks.saliency import PALAZZO_SIGMAS, grid_positions, scaled_sigmas, suppression_map
 
     if args.threads:

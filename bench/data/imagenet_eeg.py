@@ -73,7 +73,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -306,34 +306,51 @@ def parse_split_file(path: Path, content: Any, split_index: int) -> dict[str, np
     return out
 
 
-_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 2
+class ParsedFiles:
+    """Parsed files, memoised per (path, size, mtime, key) so a process reads a 3 GB file once.
+
+    At most ``eeg_files`` parsed EEG files (they bound the memory) and ``eeg_files + 4`` entries in
+    all (split files are small), least recently used first out. Thread-safe. A dataset reads through
+    the object it is given (:attr:`ImageNetEEG.parsed_files`, the process-wide :data:`PARSED_FILES`
+    by default).
+    """
+
+    def __init__(self, eeg_files: int = 2) -> None:
+        self.eeg_files = int(eeg_files)
+        self.entries: "OrderedDict[tuple, Any]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, key: tuple, build: Callable[[], Any]) -> Any:
+        """The memoised value of ``build()`` for ``path`` (as it is now on disk) and ``key``."""
+        stat = path.stat()
+        full = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, *key)
+        with self._lock:
+            if full in self.entries:
+                self.entries.move_to_end(full)
+                return self.entries[full]
+        value = build()
+        with self._lock:
+            self.entries[full] = value
+            while len(self.entries) > self.eeg_files + 4:
+                self.entries.popitem(last=False)
+            eeg_keys = [k for k in self.entries if k[3] == "eeg"]
+            while len(eeg_keys) > self.eeg_files:
+                self.entries.pop(eeg_keys.pop(0))
+        return value
+
+    def clear(self) -> None:
+        """Forget every parsed file (frees memory)."""
+        with self._lock:
+            self.entries.clear()
 
 
-def _cached(path: Path, key: tuple, build) -> Any:
-    """Parsed files, memoised per (path, size, mtime, key) so a process reads a 3 GB file once."""
-    stat = path.stat()
-    full = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, *key)
-    with _CACHE_LOCK:
-        if full in _CACHE:
-            _CACHE.move_to_end(full)
-            return _CACHE[full]
-    value = build()
-    with _CACHE_LOCK:
-        _CACHE[full] = value
-        while len(_CACHE) > _CACHE_SIZE + 4:  # split files are small; EEG files bound the memory
-            _CACHE.popitem(last=False)
-        eeg_keys = [k for k in _CACHE if k[3] == "eeg"]
-        while len(eeg_keys) > _CACHE_SIZE:
-            _CACHE.pop(eeg_keys.pop(0))
-    return value
+#: The process-wide parsed-file memo every :class:`ImageNetEEG` uses unless given another.
+PARSED_FILES = ParsedFiles()
 
 
 def clear_cache() -> None:
-    """Forget every parsed file (frees memory)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    """Forget every parsed file of the process-wide memo (frees memory)."""
+    PARSED_FILES.clear()
 
 
 @dataclass(frozen=True)
@@ -461,8 +478,10 @@ class ImageNetEEG(LabelledDataset):
 
     def __init__(self, root: Path, variant: str | None = None, cache_dir: Path | None = None, *,
                  split_file: SplitFile = "all", split_index: int = 0,
-                 length_range: tuple[int, int] = LENGTH_RANGE, crop: tuple[int, int] = CROP) -> None:
+                 length_range: tuple[int, int] = LENGTH_RANGE, crop: tuple[int, int] = CROP,
+                 parsed_files: ParsedFiles | None = None) -> None:
         super().__init__(root, variant, cache_dir)
+        self.parsed_files = parsed_files if parsed_files is not None else PARSED_FILES
         self.variant = _variant_name(self.variant)
         self.split_file = split_file
         self.split_index = int(split_index)
@@ -478,7 +497,8 @@ class ImageNetEEG(LabelledDataset):
     def with_variant(self, variant: str) -> "ImageNetEEG":
         """The same dataset and split options, reading another band file (e.g. the 55-95 Hz control)."""
         return ImageNetEEG(self.root, variant, self.cache_dir, split_file=self.split_file,
-                           split_index=self.split_index, length_range=self.length_range, crop=self.crop)
+                           split_index=self.split_index, length_range=self.length_range, crop=self.crop,
+                           parsed_files=self.parsed_files)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -506,14 +526,14 @@ class ImageNetEEG(LabelledDataset):
         return [self.eeg_path(), self.split_path()]
 
     def read_eeg(self) -> EEGFile:
-        """The validated, compacted EEG file of this variant (cached per process)."""
+        """The validated, compacted EEG file of this variant (memoised in ``self.parsed_files``)."""
         path = self._require(self.eeg_path(), f"EEG file of variant '{self.variant}'")
-        return _cached(path, ("eeg", self.length_range, self.crop),
+        return self.parsed_files.get(path, ("eeg", self.length_range, self.crop),
                        lambda: parse_eeg_file(path, safe_torch_load(path), self.length_range, self.crop))
 
     def read_splits(self) -> dict[str, np.ndarray]:
         path = self._require(self.split_path(), f"split file '{self.split_file}'")
-        return _cached(path, ("split", self.split_index),
+        return self.parsed_files.get(path, ("split", self.split_index),
                        lambda: parse_split_file(path, safe_torch_load(path), self.split_index))
 
     def subjects(self) -> list[int]:
@@ -746,4 +766,4 @@ def _find_image(base: Path) -> Path | None:
 
 __all__ = ["ImageNetEEG", "EEGFile", "Fixations", "VARIANT_FILES", "SPLIT_FILES", "SFREQ", "LENGTH_RANGE", "CROP",
            "safe_torch_load", "parse_eeg_file", "parse_split_file", "read_fixation_csv", "read_fixation_map",
-           "clear_cache"]
+           "clear_cache", "ParsedFiles", "PARSED_FILES"]

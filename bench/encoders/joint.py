@@ -3,7 +3,7 @@
 :class:`JointEncoder` wraps a registered brain encoder ``phi`` for the frozen image-encoder mode
 (``forward(x) = W phi(x)``, trained against fixed image features by :func:`bench.training.fit`);
 :class:`ImageTower` is the fine-tune mode's trainable image backbone plus a linear head. The task
-side (data, the two-tower loop, classifiers) is :mod:`bench.tasks.joint` / :mod:`bench.tasks.palazzo`.
+side (training, the two-tower loop, classifiers) is :mod:`bench.training.joint`, the data :mod:`bench.tasks.palazzo`.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def binomial_p(correct: int, n: int, chance: float) -> float:
 def probe_accuracy(features: dict[str, np.ndarray], labels: dict[str, np.ndarray], n_classes: int
                    ) -> tuple[float, np.ndarray]:
     """Test accuracy of the task's softmax classifier on ``features`` (train / val / test)."""
-    from bench.tasks.joint import LinearClassifier
+    from bench.training.classifier import LinearClassifier
 
     clf = LinearClassifier(n_classes).fit(features["train"], labels["train"], features["val"], labels["val"])
     pred = clf.predict(features["test"])

@@ -42,8 +42,9 @@ Scoring conventions:
   looked for); with ``error`` (the default of the real tasks) the unit fails with that message.
   ``protocol.extractors`` passes constructor parameters to an extractor (e.g. a smaller CLIP for
   tests); a task that changes them is a labelled variant, not the published recipe.
-- per-image feature outputs are memoised per process (keyed by the extractor, its weights file and
-  the image's bytes), so the ground truth is featurised once per plan, not once per unit.
+- per-image feature outputs are memoised in a :class:`FeatureMemo` object (keyed by the extractor, its
+  weights file and the image's bytes; ``Reconstruction.features``, the process-wide :data:`FEATURES`
+  by default), so the ground truth is featurised once per plan, not once per unit.
 
 Record: ``metrics`` = ``pixcorr``, ``ssim``, ``alexnet2``, ``alexnet5``, ``inception``, ``clip``,
 ``effnet``, ``swav``, ``nway_top1``, ``inception_score`` (+ ``inception_score_std``), as listed in
@@ -58,8 +59,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -70,9 +71,10 @@ from bench.errors import ConfigError, DataError, WeightsMissingError
 from bench.metrics.features import ALL_METRICS, EXTRACTORS, FEATURE_METRICS, MINDEYE_TABLE
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
-from bench.tasks.base import Protocol, TaskKind, Unit, UnitOutput
+from bench.tasks.base import Protocol, Unit
+from bench.tasks.pipeline import PipelineTaskKind, Scored, UnitContext
 from bench.tasks.reconstruction_sources import Reconstructions
-from bench.tasks.retrieval import l2_rows
+from bench.training.targets import l2_rows
 
 TRAINED_SOURCES = ("generator", "retrieval-nearest-train")
 FEATURE_CACHE_BYTES = 1 << 30          # per-process budget of memoised per-image feature outputs
@@ -144,29 +146,54 @@ def _source_name(submission: SubmissionSpec) -> str:
 
 
 # ------------------------------------------------------------------------------------ feature memo
-_FEATURES: "OrderedDict[tuple, dict[str, np.ndarray]]" = OrderedDict()
-_FEATURE_BYTES = [0]
-_EXTRACTOR_POOL: dict[tuple, Any] = {}
+class FeatureMemo:
+    """Memoised per-image feature outputs (LRU, keyed by extractor, size and image bytes, at most
+    ``budget`` bytes) and the loaded extractors, shared by every unit that is handed this object."""
+
+    def __init__(self, budget: int = FEATURE_CACHE_BYTES) -> None:
+        self.budget = int(budget)
+        self.rows: "OrderedDict[tuple, dict[str, np.ndarray]]" = OrderedDict()
+        self.nbytes = 0
+        self.pool: dict[str, "MemoExtractor"] = {}
+
+    def clear(self) -> None:
+        """Forget memoised features and loaded extractors."""
+        self.rows.clear()
+        self.nbytes = 0
+        self.pool.clear()
+
+    def add(self, key: tuple, entry: dict[str, np.ndarray]) -> None:
+        self.rows[key] = entry
+        self.nbytes += sum(v.nbytes for v in entry.values())
+
+    def evict(self) -> None:
+        """Drop the least recently used rows until the budget holds (one row always stays)."""
+        while self.nbytes > self.budget and len(self.rows) > 1:
+            _, old = self.rows.popitem(last=False)
+            self.nbytes -= sum(v.nbytes for v in old.values())
+
+
+#: The process-wide memo the reconstruction task uses by default (features once per plan, not per unit).
+FEATURES = FeatureMemo()
 
 
 def clear_feature_cache() -> None:
-    """Forget memoised features and loaded extractors (tests; long-lived processes)."""
-    _FEATURES.clear()
-    _FEATURE_BYTES[0] = 0
-    _EXTRACTOR_POOL.clear()
+    """Forget the process-wide memoised features and loaded extractors (tests; long-lived processes)."""
+    FEATURES.clear()
 
 
 class MemoExtractor:
-    """A feature extractor whose per-image outputs are memoised by image content (process-wide, LRU).
+    """A feature extractor whose per-image outputs are memoised by image content in ``memo`` (LRU).
 
     Exposes what :func:`~bench.metrics.features.reconstruction_scores` uses (``load``,
     ``weights_path``, ``extract``); the features themselves come from the wrapped extractor, so
     numbers are those of the metric suite. Rows are computed once per distinct image.
     """
 
-    def __init__(self, inner: Any, ident: str) -> None:
+    def __init__(self, inner: Any, ident: str, memo: FeatureMemo | None = None) -> None:
         self.inner = inner
         self.ident = ident
+        self.memo = memo if memo is not None else FEATURES
 
     def load(self) -> "MemoExtractor":
         self.inner.load()
@@ -178,24 +205,21 @@ class MemoExtractor:
     def extract(self, images: Any, *, size: int | None = None) -> dict[str, np.ndarray]:
         from bench.metrics.reconstruction import as_images
 
+        memo = self.memo
         imgs = as_images(images, "images")
         keys = [(self.ident, size, hashlib.sha1(imgs[i].numpy().tobytes()).hexdigest()) for i in range(len(imgs))]
         todo: dict[tuple, int] = {}
         for i, k in enumerate(keys):
-            if k in _FEATURES:
-                _FEATURES.move_to_end(k)
+            if k in memo.rows:
+                memo.rows.move_to_end(k)
             elif k not in todo:
                 todo[k] = i
         if todo:
             out = self.inner.extract(imgs[list(todo.values())], size=size)
             for row, k in enumerate(todo):
-                entry = {name: np.ascontiguousarray(v[row]) for name, v in out.items()}
-                _FEATURES[k] = entry
-                _FEATURE_BYTES[0] += sum(v.nbytes for v in entry.values())
-        rows = [_FEATURES[k] for k in keys]          # held before eviction can drop any of them
-        while _FEATURE_BYTES[0] > FEATURE_CACHE_BYTES and len(_FEATURES) > 1:
-            _, old = _FEATURES.popitem(last=False)
-            _FEATURE_BYTES[0] -= sum(v.nbytes for v in old.values())
+                memo.add(k, {name: np.ascontiguousarray(v[row]) for name, v in out.items()})
+        rows = [memo.rows[k] for k in keys]          # held before eviction can drop any of them
+        memo.evict()
         return {name: np.stack([r[name] for r in rows]) for name in rows[0]}
 
 
@@ -207,20 +231,23 @@ def _extractor(key: str, protocol: ReconstructionProtocol, settings: Settings) -
     return EXTRACTORS[key](**kwargs, **protocol.extractors.get(key, {}))
 
 
-def memo_extractor(key: str, protocol: ReconstructionProtocol, settings: Settings) -> MemoExtractor:
-    """A memoising extractor, shared per process by (key, parameters, weights file, device)."""
+def memo_extractor(key: str, protocol: ReconstructionProtocol, settings: Settings,
+                   memo: FeatureMemo | None = None) -> MemoExtractor:
+    """A memoising extractor, shared within ``memo`` (default: :data:`FEATURES`) by (key, parameters,
+    weights file, device)."""
+    memo = memo if memo is not None else FEATURES
     ext = _extractor(key, protocol, settings)
     try:
         path = ext.weights_path()
         stat = path.stat()
         where = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     except WeightsMissingError:
-        return MemoExtractor(ext, f"{key}:missing")          # load() raises the explanation
+        return MemoExtractor(ext, f"{key}:missing", memo)          # load() raises the explanation
     ident = json.dumps([key, protocol.antialias, protocol.extractors.get(key, {}), where, settings.torch_device()],
                        sort_keys=True, default=str)
-    if ident not in _EXTRACTOR_POOL:
-        _EXTRACTOR_POOL[ident] = MemoExtractor(ext, ident)
-    return _EXTRACTOR_POOL[ident]
+    if ident not in memo.pool:
+        memo.pool[ident] = MemoExtractor(ext, ident, memo)
+    return memo.pool[ident]
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -239,8 +266,9 @@ def to_base_tensor(arrays: list[np.ndarray], antialias: bool = True):
 
 
 def score_reconstructions(gt, recs: Reconstructions, protocol: ReconstructionProtocol, settings: Settings,
-                          seed: int) -> dict[str, Any]:
-    """Score ``recs`` against ``gt`` ((N, 3, 256, 256) tensor) with the protocol's metrics.
+                          seed: int, memo: FeatureMemo | None = None) -> dict[str, Any]:
+    """Score ``recs`` against ``gt`` ((N, 3, 256, 256) tensor) with the protocol's metrics; features
+    are memoised in ``memo`` (default: the process-wide :data:`FEATURES`).
 
     Returns ``{"metrics": {name: float}, "per_image": {name: (N,) array, mean over samples},
     "missing": {name: reason}, "weights": {extractor key: path}}``.
@@ -250,7 +278,7 @@ def score_reconstructions(gt, recs: Reconstructions, protocol: ReconstructionPro
 
     per_image_metrics = tuple(m for m in protocol.metrics if m != "inception_score")
     keys = protocol.extractor_keys()
-    exts = {k: memo_extractor(k, protocol, settings) for k in keys}
+    exts = {k: memo_extractor(k, protocol, settings, memo) for k in keys}
     missing: dict[str, str] = {}
     weights: dict[str, str] = {}
     samples: dict[str, list[np.ndarray]] = {}
@@ -294,11 +322,13 @@ def score_reconstructions(gt, recs: Reconstructions, protocol: ReconstructionPro
 
 # ------------------------------------------------------------------------------------ the task kind
 @TASK_KINDS.register("reconstruction")
-class Reconstruction(TaskKind):
+class Reconstruction(PipelineTaskKind):
     """Score a submission's image reconstructions; see the module docstring."""
 
     name = "reconstruction"
     ProtocolModel = ReconstructionProtocol
+    features: FeatureMemo = FEATURES
+    """The feature memo units of this kind share (replace it on an instance to isolate a run)."""
 
     # ---- plan --------------------------------------------------------------------------------
     def splits(self) -> list[tuple[str, int]]:
@@ -386,104 +416,126 @@ class Reconstruction(TaskKind):
         out.update(data_checksum=combine(parts), weights_checksum=combine(weights))
         return out
 
-    # ---- run ---------------------------------------------------------------------------------
-    def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
-            on_epoch=None) -> UnitOutput:
+    # ---- the unit's steps (bench.tasks.pipeline runs them in order) ---------------------------
+    def prepare(self, ctx: UnitContext) -> "ReconstructionData":
+        """Check the source; for trained sources, the subject's training rows and image targets."""
         from bench.data.locate import open_dataset
 
+        unit = ctx.unit
         source = _source_name(unit.submission)
         if source == "none":
             self.validate_submission(unit.submission)
-        if validation_only and source not in TRAINED_SOURCES:
+        if ctx.validation_only and source not in TRAINED_SOURCES:
             raise ConfigError(f"reconstruction source '{source}' trains nothing, so there is nothing to validate",
                               where=f"submission '{unit.submission.name}'", field="reconstructions",
                               fix="tune only submissions with a generator or the retrieval-nearest-train baseline")
         task = self.task
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        ds = open_dataset(task.dataset, settings)
+        ds = open_dataset(task.dataset, ctx.settings)
         load_kw = dict(channels=task.dataset.channels, time_window=task.dataset.time_window)
-
-        trained = None
-        info: dict[str, Any] = {"source": source}
-        curves: dict[str, list[float]] = {}
-        chosen_epoch = None
+        ctx.info["source"] = source
+        data = ReconstructionData(ds, load_kw, source)
         if source in TRAINED_SOURCES:
-            trained = self._train(ds, unit, settings, progress, on_epoch, load_kw, timings)
-            info.update(trained["info"])
-            curves, chosen_epoch = trained["result"].curves, trained["result"].chosen_epoch
-            if validation_only:
-                result = trained["result"]
-                best = result.chosen_epoch - 1
-                metrics = {k: float(v[best]) for k, v in result.curves.items()
-                           if k.startswith("val_") and len(v) > best}
-                return UnitOutput(metrics=metrics, per_item={}, curves=curves, chosen_epoch=chosen_epoch,
-                                  timings=timings, info=info)
+            self._prepare_training(ctx, data)
+        return data
 
-        # Only now is the test split read.
-        t = time.perf_counter()
-        test = ds.load(unit.subject, "test", repetitions="average", **load_kw)
-        ids = [str(i) for i in test.image_ids]
-        if len(set(ids)) != len(ids):
-            raise DataError(f"subject {unit.subject}'s test split shows some images more than once; a reconstruction "
-                            "is scored per test image", where=f"task '{task.name}'", field="dataset",
-                            fix="use test_repetitions: average (one item per test image)")
-        test_images = ds.images("test")
-        gt_paths = [test_images.paths[i] for i in test_images.index_of(ids)]
+    def _prepare_training(self, ctx: UnitContext, data: "ReconstructionData") -> None:
+        """Training rows, validation split and image targets, as the retrieval task builds them."""
+        from bench.data.splits import validation_split
+        from bench.images import build_image_model, embed_image_set
+        from bench.training.targets import check_embed_dim, normalise_targets, training_sets
+
+        task, unit, settings = self.task, ctx.unit, ctx.settings
+        sub, recipe = unit.submission, unit.submission.recipe
+        with ctx.timed("load_train"):
+            train = data.ds.load(unit.subject, "train", repetitions=task.dataset.train_repetitions, **data.load_kw)
+        tr_idx, va_idx = validation_split(train.image_ids, train.concepts, by=task.validation.by,
+                                          fraction=task.validation.fraction, seed=unit.seed)
+        with ctx.timed("embed_train_images"):
+            image_model = build_image_model(sub.image_model.name, sub.image_model.params, settings)
+            data.train_images = data.ds.images("train")
+            train_emb = embed_image_set(image_model, data.train_images, settings, progress=ctx.progress)
+        row_image = data.train_images.index_of(train.image_ids)
+        data.centre, _ = normalise_targets(train_emb[np.unique(row_image[tr_idx])], recipe.normalise)
+        data.targets = l2_rows(train_emb - data.centre)
+        check_embed_dim(recipe, data.targets.shape[1], sub.name)
+        data.sets = training_sets(train, row_image, data.targets, tr_idx, va_idx)
+        data.shape = train.shape
+        ctx.info.update({"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "device": settings.torch_device(),
+                         "train_data_checksum": train.checksum, "image_model_id": image_model.model_id})
+
+    def train(self, ctx: UnitContext, prepared: "ReconstructionData"):
+        """Train the submission's encoder as the retrieval task does (validation-only selection)."""
+        from bench.training.encoder import train_encoder
+
+        if prepared.source not in TRAINED_SOURCES:
+            return None
+        unit = ctx.unit
+        train_set, val_set = prepared.sets
+        prepared.sets = ()
+        trained = train_encoder(unit.submission, prepared.shape, [unit.subject], train_set, val_set, seed=unit.seed,
+                                device=ctx.settings.torch_device(), selection_metric=self.task.selection.metric,
+                                on_epoch=ctx.on_epoch, progress=ctx.progress)
+        ctx.info["n_parameters"] = trained.n_parameters
+        return trained
+
+    def load_test(self, ctx: UnitContext, prepared: "ReconstructionData", trained) -> "ReconstructionTest":
         from bench.tasks.reconstruction_sources import read_rgb
 
-        gt = to_base_tensor([read_rgb(p, i, convert=True) for p, i in zip(gt_paths, ids)], self.protocol.antialias)
-        timings["load_test"] = time.perf_counter() - t
+        with ctx.timed("load_test"):
+            test = prepared.ds.load(ctx.unit.subject, "test", repetitions="average", **prepared.load_kw)
+            ids = [str(i) for i in test.image_ids]
+            if len(set(ids)) != len(ids):
+                raise DataError(f"subject {ctx.unit.subject}'s test split shows some images more than once; a "
+                                "reconstruction is scored per test image", where=f"task '{self.task.name}'",
+                                field="dataset", fix="use test_repetitions: average (one item per test image)")
+            test_images = prepared.ds.images("test")
+            gt_paths = [test_images.paths[i] for i in test_images.index_of(ids)]
+            gt = to_base_tensor([read_rgb(p, i, convert=True) for p, i in zip(gt_paths, ids)],
+                                self.protocol.antialias)
+        return ReconstructionTest(test, ids, gt_paths, gt)
 
-        t = time.perf_counter()
-        runs: list[tuple[str, Reconstructions]] = []
+    def checkpoints(self, ctx: UnitContext, trained) -> list[tuple[str, str | None]]:
+        """The chosen epoch; the last one too when reported and different (else its metrics are copied)."""
         if trained is None:
-            runs.append(("", self._fixed_source(unit, ids, gt_paths)))
-        else:
-            import torch
+            return [("", None)]
+        result = trained.result
+        if self.task.selection.report_last_epoch and result.last_epoch != result.chosen_epoch:
+            return [("", "best"), ("last_epoch/", "last")]
+        return [("", "best")]
 
-            from bench.training.loop import embed, load_state
-
-            signals = torch.from_numpy(np.ascontiguousarray(test.signals))
-            subjects = torch.from_numpy(test.subjects.astype(np.int64))
-            result, encoder = trained["result"], trained["encoder"]
-            states = [("", result.best_state)]
-            if task.selection.report_last_epoch and result.last_epoch != result.chosen_epoch:
-                states.append(("last_epoch/", result.last_state))
-            for label, state in states:
-                load_state(encoder, state)
-                brain = l2_rows(embed(encoder, signals, subjects, device=trained["device"]).cpu().numpy())
-                runs.append((label, self._trained_source(unit, ids, brain, trained)))
-        timings["reconstruct"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        metrics: dict[str, float] = {}
+    def score(self, ctx: UnitContext, prepared: "ReconstructionData", trained, test: "ReconstructionTest",
+              label: str) -> Scored:
+        unit, ids = ctx.unit, test.ids
+        with ctx.timed("reconstruct"):
+            if trained is None:
+                recs = self._fixed_source(unit, ids, test.gt_paths)
+            else:
+                brain = l2_rows(trained.embed(test.data.signals, test.data.subjects))
+                recs = self._trained_source(unit, ids, brain, prepared)
+        with ctx.timed("score"):
+            scored = score_reconstructions(test.gt, recs, self.protocol, ctx.settings, unit.seed, self.features)
         per_item: dict[str, list] = {}
-        first: dict[str, Any] = {}
-        for label, recs in runs:
-            scored = score_reconstructions(gt, recs, self.protocol, settings, unit.seed)
-            metrics.update({label + k: v for k, v in scored["metrics"].items()})
-            if label == "":
-                first = scored
-                per_item = {"item_id": ids, "origin": list(recs.origin), "n_samples": [recs.n_samples] * len(ids)}
-                per_item.update({m: [float(x) for x in v] for m, v in scored["per_image"].items()})
-                info.update(n_samples=recs.n_samples, reconstruction_size=list(recs.size) if recs.size else None,
+        if label == "":
+            per_item = {"item_id": ids, "origin": list(recs.origin), "n_samples": [recs.n_samples] * len(ids)}
+            per_item.update({m: [float(x) for x in v] for m, v in scored["per_image"].items()})
+            ctx.info.update(n_samples=recs.n_samples, reconstruction_size=list(recs.size) if recs.size else None,
                             **recs.info)
-        if trained is not None and task.selection.report_last_epoch and len(runs) == 1:
+        return Scored(scored["metrics"], per_item, scored)
+
+    def finish(self, ctx: UnitContext, prepared: "ReconstructionData", trained, test: "ReconstructionTest",
+               scored: dict[str, Scored], metrics: dict[str, float]) -> None:
+        first = scored[""].extra
+        if trained is not None and self.task.selection.report_last_epoch and len(scored) == 1:
             metrics.update({f"last_epoch/{k}": v for k, v in first["metrics"].items()})  # last epoch = chosen
-        timings["score"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        info.update(n_test=len(ids), metrics_scored=sorted(first["metrics"]), missing_metrics=first["missing"],
-                    metric_weights=first["weights"], chance=self.chance(),
-                    seed_use=("training, validation split and seeded metrics" if trained is not None else
-                              "seeded metrics only (N-way trials, IS splits" +
-                              (", the derangement)" if source == "shuffled-ground-truth" else ")")))
+        ctx.info.update(n_test=len(test.ids), metrics_scored=sorted(first["metrics"]),
+                        missing_metrics=first["missing"], metric_weights=first["weights"], chance=self.chance(),
+                        seed_use=("training, validation split and seeded metrics" if trained is not None else
+                                  "seeded metrics only (N-way trials, IS splits" +
+                                  (", the derangement)" if prepared.source == "shuffled-ground-truth" else ")")))
         if first["missing"]:
-            info["note"] = (f"metrics {sorted(first['missing'])} were not scored: their feature weights are absent "
-                            "(protocol.missing_weights: skip); see missing_metrics for the files and where they "
-                            "were looked for")
-        return UnitOutput(metrics=metrics, per_item=per_item, curves=curves, chosen_epoch=chosen_epoch,
-                          timings=timings, info=info)
+            ctx.info["note"] = (f"metrics {sorted(first['missing'])} were not scored: their feature weights are "
+                                "absent (protocol.missing_weights: skip); see missing_metrics for the files and "
+                                "where they were looked for")
 
     # ---- sources -----------------------------------------------------------------------------
     def _fixed_source(self, unit: Unit, ids: list[str], gt_paths: list) -> Reconstructions:
@@ -499,66 +551,51 @@ class Reconstruction(TaskKind):
         perm = rs.derangement(len(ids), unit.seed)
         return rs.from_paths(ids, [gt_paths[k] for k in perm], [ids[k] for k in perm], "shuffled-ground-truth")
 
-    def _trained_source(self, unit: Unit, ids: list[str], brain: np.ndarray, trained: dict) -> Reconstructions:
+    def _trained_source(self, unit: Unit, ids: list[str], brain: np.ndarray,
+                        data: "ReconstructionData") -> Reconstructions:
         """Generator and retrieval-nearest-train sources, from the test brain embeddings."""
         from bench.tasks import reconstruction_sources as rs
 
         src = unit.submission.reconstructions
         assert src is not None
-        train_images = trained["train_images"]
+        train_images = data.train_images
         if src.baseline == "retrieval-nearest-train":
-            rows = rs.nearest_train(brain, trained["targets"])
+            rows = rs.nearest_train(brain, data.targets)
             return rs.from_paths(ids, [train_images.paths[r] for r in rows], [train_images.ids[r] for r in rows],
                                  "retrieval-nearest-train")
         fn = rs.resolve_generator(src.generator)
-        context = {"train_image_embeddings": trained["targets"], "train_image_ids": list(train_images.ids),
-                   "train_image_paths": list(train_images.paths), "centre": trained["centre"],
+        context = {"train_image_embeddings": data.targets, "train_image_ids": list(train_images.ids),
+                   "train_image_paths": list(train_images.paths), "centre": data.centre,
                    "subject": unit.subject, "seed": unit.seed, "image_size": self.protocol.min_size}
         out = rs.call_generator(fn, brain, ids, context, dict(src.params))
         return rs.from_generator_output(out, ids, self.protocol.min_size, src.generator)
 
-    def _train(self, ds, unit: Unit, settings: Settings, progress: bool, on_epoch, load_kw: dict,
-               timings: dict[str, float]) -> dict[str, Any]:
-        """Train the submission's encoder as the retrieval task does (validation-only selection)."""
-        import torch
 
-        from bench.data.splits import validation_split
-        from bench.encoders import build_encoder
-        from bench.images import build_image_model, embed_image_set
-        from bench.tasks.retrieval import check_embed_dim, normalise_targets, training_sets
-        from bench.training.loop import fit
+@dataclass
+class ReconstructionData:
+    """What ``prepare`` read: the dataset and the source; for trained sources the training sets,
+    the training images and their normalised embeddings (the generator's context)."""
 
-        task, sub, recipe = self.task, unit.submission, unit.submission.recipe
-        device = settings.torch_device()
-        t = time.perf_counter()
-        train = ds.load(unit.subject, "train", repetitions=task.dataset.train_repetitions, **load_kw)
-        timings["load_train"] = time.perf_counter() - t
-        tr_idx, va_idx = validation_split(train.image_ids, train.concepts, by=task.validation.by,
-                                          fraction=task.validation.fraction, seed=unit.seed)
-        t = time.perf_counter()
-        image_model = build_image_model(sub.image_model.name, sub.image_model.params, settings)
-        train_images = ds.images("train")
-        train_emb = embed_image_set(image_model, train_images, settings, progress=progress)
-        timings["embed_train_images"] = time.perf_counter() - t
-        row_image = train_images.index_of(train.image_ids)
-        centre, _ = normalise_targets(train_emb[np.unique(row_image[tr_idx])], recipe.normalise)
-        targets = l2_rows(train_emb - centre)
-        check_embed_dim(recipe, targets.shape[1], sub.name)
-        train_set, val_set = training_sets(train, row_image, targets, tr_idx, va_idx)
-        torch.manual_seed(unit.seed)
-        encoder = build_encoder(sub.encoder, train.shape, n_outputs=targets.shape[1], subjects=[unit.subject])
-        info = {"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "device": device,
-                "n_parameters": int(sum(p.numel() for p in encoder.parameters())),
-                "train_data_checksum": train.checksum, "image_model_id": image_model.model_id}
-        del train
-        t = time.perf_counter()
-        result = fit(encoder, train_set, val_set, recipe, seed=unit.seed, device=device,
-                     selection_metric=task.selection.metric, on_epoch=on_epoch, progress=progress)
-        timings["train"] = time.perf_counter() - t
-        info.update(last_epoch=result.last_epoch, stopped_early=result.stopped_early)
-        return {"result": result, "encoder": encoder, "targets": targets, "centre": centre,
-                "train_images": train_images, "device": device, "info": info}
+    ds: Any
+    load_kw: dict
+    source: str
+    train_images: Any = None
+    targets: Any = None
+    centre: Any = None
+    shape: dict = field(default_factory=dict)
+    sets: tuple = ()
 
 
-__all__ = ["FEATURE_CACHE_BYTES", "MemoExtractor", "Reconstruction", "ReconstructionProtocol", "clear_feature_cache",
-           "memo_extractor", "score_reconstructions", "to_base_tensor"]
+@dataclass
+class ReconstructionTest:
+    """The test split: brain data, test image ids, ground-truth paths and the (N, 3, 256, 256) tensor."""
+
+    data: Any
+    ids: list[str]
+    gt_paths: list
+    gt: Any
+
+
+__all__ = ["FEATURES", "FEATURE_CACHE_BYTES", "FeatureMemo", "MemoExtractor", "Reconstruction",
+           "ReconstructionProtocol", "clear_feature_cache", "memo_extractor", "score_reconstructions",
+           "to_base_tensor"]

@@ -17,8 +17,8 @@ change only the protocol block below; model selection stays on validation in eve
 
 from __future__ import annotations
 
-import time
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +26,9 @@ from bench.config.schema import SubmissionSpec, split_names
 from bench.errors import ConfigError
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
-from bench.tasks.base import Protocol, TaskKind, Unit, UnitOutput
+from bench.tasks.base import Protocol, Unit
+from bench.tasks.pipeline import PipelineTaskKind, Scored, UnitContext
+from bench.training.targets import brain_embeddings, image_targets, normalise_targets, training_sets
 
 
 class RetrievalProtocol(Protocol):
@@ -53,34 +55,6 @@ class RetrievalProtocol(Protocol):
     permutation of images), so nothing image-specific can be learned; scores must fall to chance."""
 
 
-def normalise_targets(train_embeddings: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The centring vector of ``method`` (the mean of the training image embeddings for
-    'train-mean-center-l2' / legacy 'center-l2'; zeros otherwise) and the normalised training
-    embeddings (:func:`image_targets`). Methods: ``bench.training.losses.NORMALISATIONS``."""
-    from bench.training.losses import centres_on_training_mean
-
-    centre = (train_embeddings.mean(axis=0) if centres_on_training_mean(method)
-              else np.zeros(train_embeddings.shape[1]))
-    centre = centre.astype(np.float32)
-    return centre, image_targets(train_embeddings, centre, method)
-
-
-def image_targets(embeddings: np.ndarray, centre: np.ndarray, method: str) -> np.ndarray:
-    """Image embeddings as the recipe normalises them: minus ``centre``, centred per vector for
-    'per-vector-center-l2' (AlignVis), then L2 (float32)."""
-    from bench.training.losses import center_per_vector, centres_per_vector
-
-    x = np.asarray(embeddings, dtype=np.float64) - centre
-    return l2_rows(center_per_vector(x) if centres_per_vector(method) else x)
-
-
-def brain_embeddings(brain: np.ndarray, method: str) -> np.ndarray:
-    """Encoder outputs as the recipe normalises them before scoring (per-vector centring for AlignVis)."""
-    from bench.training.losses import center_per_vector, centres_per_vector
-
-    return center_per_vector(np.asarray(brain, dtype=np.float64)) if centres_per_vector(method) else brain
-
-
 def concept_centre_gallery(ds, test_images, image_model, centre: np.ndarray, method: str, settings: Settings,
                            progress: bool = False) -> np.ndarray:
     """NICE's gallery (``nice_stand.py`` L228, L375; centres from ``preprocessing/get_center_images.py``):
@@ -100,39 +74,8 @@ def concept_centre_gallery(ds, test_images, image_model, centre: np.ndarray, met
     return (gallery / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
-def check_embed_dim(recipe, n_dims: int, submission: str) -> None:
-    """Brain embeddings live in the image model's space: a declared ``recipe.embed_dim`` must match it."""
-    if recipe.embed_dim and recipe.embed_dim != n_dims:
-        raise ConfigError(f"recipe.embed_dim={recipe.embed_dim} differs from the image model's embedding size "
-                          f"{n_dims}", where=f"submission '{submission}'", field="recipe.embed_dim",
-                          fix="remove recipe.embed_dim (brain and image embeddings are compared directly)")
-
-
-def training_sets(train, row_image: np.ndarray, targets: np.ndarray, *index: np.ndarray) -> list:
-    """One in-memory ``TrainingSet`` per row index (e.g. training and validation rows): the signal rows of
-    ``train`` (pooled cross-subject storage is read row-wise via ``take``) with their image targets."""
-    import torch
-
-    from bench.training.loop import TrainingSet
-
-    def build(idx: np.ndarray) -> TrainingSet:
-        rows = train.take(idx) if hasattr(train, "take") else np.ascontiguousarray(train.signals[idx])
-        return TrainingSet(signals=torch.from_numpy(rows),
-                           targets=torch.from_numpy(targets[row_image[idx]]),
-                           image_index=torch.from_numpy(row_image[idx]),
-                           concepts=torch.from_numpy(train.concepts[idx].astype(np.int64)),
-                           subjects=torch.from_numpy(train.subjects[idx].astype(np.int64)))
-
-    return [build(idx) for idx in index]
-
-
-def l2_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float32 (zero rows stay zero)."""
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 @TASK_KINDS.register("retrieval")
-class Retrieval(TaskKind):
+class Retrieval(PipelineTaskKind):
     """Contrastive brain-to-image retrieval; see the module docstring for the unit's steps."""
 
     name = "retrieval"
@@ -184,49 +127,39 @@ class Retrieval(TaskKind):
         return chance_levels(n_gallery, self.protocol.top_k, self.protocol.k_way,
                              self.protocol.batch_retrieval) if n_gallery else {}
 
-    # ---- run ---------------------------------------------------------------------------------
-    def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
-            on_epoch=None) -> UnitOutput:
-        import torch
-
+    # ---- the unit's steps (bench.tasks.pipeline runs them in order) ---------------------------
+    def prepare(self, ctx: UnitContext) -> "RetrievalData":
+        """Training rows of the training subject(s), the validation split, embedded image targets."""
         from bench.data.base import BrainData
         from bench.data.locate import open_dataset
         from bench.data.splits import validation_split
-        from bench.encoders import build_encoder
         from bench.images import build_image_model, embed_image_set
-        from bench.metrics.retrieval import chance_levels, retrieval_scores, similarity
-        from bench.training.loop import embed, fit, load_state
 
-        task, sub, recipe = self.task, unit.submission, unit.submission.recipe
-        device = settings.torch_device()
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-
+        task, unit, settings = self.task, ctx.unit, ctx.settings
+        sub, recipe = unit.submission, unit.submission.recipe
         ds = open_dataset(task.dataset, settings)
         load_kw = dict(channels=task.dataset.channels, time_window=task.dataset.time_window)
-        if task.scheme == "leave-one-subject-out":
-            # Nine subjects at once: each is cached once on disk (repetitions averaged while streaming,
-            # float16 when safe) and pooled without a concatenated copy; rows are read from the cache
-            # files only when the training/validation sets are built (bench/data/pooling.py).
-            from bench.data.pooling import pool_subjects
+        with ctx.timed("load_train"):
+            if task.scheme == "leave-one-subject-out":
+                # Nine subjects at once: each is cached once on disk (repetitions averaged while streaming,
+                # float16 when safe) and pooled without a concatenated copy; rows are read from the cache
+                # files only when the training/validation sets are built (bench/data/pooling.py).
+                from bench.data.pooling import pool_subjects
 
-            train = pool_subjects(ds, self.train_subjects(unit), cache_dir=settings.cache_dir,
-                                  repetitions=task.dataset.train_repetitions, **load_kw)
-        else:
-            train_parts = [ds.load(s, "train", repetitions=task.dataset.train_repetitions, **load_kw)
-                           for s in self.train_subjects(unit)]
-            train = train_parts[0] if len(train_parts) == 1 else BrainData.concat(train_parts)
-            del train_parts
-        timings["load_train"] = time.perf_counter() - t0
+                train = pool_subjects(ds, self.train_subjects(unit), cache_dir=settings.cache_dir,
+                                      repetitions=task.dataset.train_repetitions, **load_kw)
+            else:
+                train_parts = [ds.load(s, "train", repetitions=task.dataset.train_repetitions, **load_kw)
+                               for s in self.train_subjects(unit)]
+                train = train_parts[0] if len(train_parts) == 1 else BrainData.concat(train_parts)
+                del train_parts
 
         tr_idx, va_idx = validation_split(train.image_ids, train.concepts, by=task.validation.by,
                                           fraction=task.validation.fraction, seed=unit.seed)
-
-        t = time.perf_counter()
-        image_model = build_image_model(sub.image_model.name, sub.image_model.params, settings)
-        train_images = ds.images("train")
-        train_emb = embed_image_set(image_model, train_images, settings, progress=progress)
-        timings["embed_train_images"] = time.perf_counter() - t
+        with ctx.timed("embed_train_images"):
+            image_model = build_image_model(sub.image_model.name, sub.image_model.params, settings)
+            train_images = ds.images("train")
+            train_emb = embed_image_set(image_model, train_images, settings, progress=ctx.progress)
 
         row_image = train_images.index_of(train.image_ids)
         if self.protocol.shuffle_training_pairs:
@@ -236,64 +169,85 @@ class Retrieval(TaskKind):
         fit_images = np.unique(row_image[tr_idx])
         centre, _ = normalise_targets(train_emb[fit_images], recipe.normalise)
         targets = image_targets(train_emb, centre, recipe.normalise)
-
         train_set, val_set = training_sets(train, row_image, targets, tr_idx, va_idx)
-        shape = train.shape
-        train_checksum = train.checksum
-        del train
+        ctx.info.update({"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)),
+                         "train_subjects": self.train_subjects(unit), "device": settings.torch_device(),
+                         "train_data_checksum": train.checksum})
+        return RetrievalData(ds, load_kw, image_model, centre, targets.shape[1], train.shape, train_set, val_set)
 
-        check_embed_dim(recipe, targets.shape[1], sub.name)
-        torch.manual_seed(unit.seed)
-        encoder = build_encoder(sub.encoder, shape, n_outputs=targets.shape[1], subjects=self.train_subjects(unit))
-        n_params = sum(p.numel() for p in encoder.parameters())
+    def train(self, ctx: UnitContext, prepared: "RetrievalData"):
+        from bench.training.encoder import train_encoder
+        from bench.training.targets import check_embed_dim
 
-        t = time.perf_counter()
-        result = fit(encoder, train_set, val_set, recipe, seed=unit.seed, device=device,
-                     selection_metric=task.selection.metric, on_epoch=on_epoch, progress=progress)
-        timings["train"] = time.perf_counter() - t
-        del train_set, val_set
-        info = {"n_train": int(len(tr_idx)), "n_val": int(len(va_idx)), "train_subjects": self.train_subjects(unit),
-                "device": device, "n_parameters": int(n_params), "last_epoch": result.last_epoch,
-                "stopped_early": result.stopped_early, "train_data_checksum": train_checksum}
-        if validation_only:
-            best = result.chosen_epoch - 1
-            metrics = {name: float(values[best]) for name, values in result.curves.items()
-                       if name.startswith("val_") and len(values) > best}
-            return UnitOutput(metrics=metrics, per_item={}, curves=result.curves, chosen_epoch=result.chosen_epoch,
-                              timings=timings, info=info)
+        unit = ctx.unit
+        check_embed_dim(unit.submission.recipe, prepared.n_dims, unit.submission.name)
+        train_set, val_set = prepared.train_set, prepared.val_set
+        prepared.train_set = prepared.val_set = None          # freed once training has ended
+        trained = train_encoder(unit.submission, prepared.shape, self.train_subjects(unit), train_set, val_set,
+                                seed=unit.seed, device=ctx.settings.torch_device(),
+                                selection_metric=self.task.selection.metric, on_epoch=ctx.on_epoch,
+                                progress=ctx.progress)
+        ctx.info["n_parameters"] = trained.n_parameters
+        return trained
 
-        # Only now is the test split read.
-        t = time.perf_counter()
-        test = ds.load(unit.subject, "test", repetitions="average", **load_kw)
-        test_images = ds.images("test")
-        test_emb = image_targets(embed_image_set(image_model, test_images, settings, progress=progress), centre,
-                                 recipe.normalise)
-        gallery = (concept_centre_gallery(ds, test_images, image_model, centre, recipe.normalise, settings, progress)
-                   if self.protocol.gallery == "concept-centre" else test_emb)
-        true_index = test_images.index_of(test.image_ids)
-        signals = torch.from_numpy(np.ascontiguousarray(test.signals))
-        subjects = torch.from_numpy(test.subjects.astype(np.int64))
+    def load_test(self, ctx: UnitContext, prepared: "RetrievalData", trained) -> "RetrievalTest":
+        from bench.images import embed_image_set
 
-        metrics: dict[str, float] = {}
-        per_item: dict[str, list] = {}
-        for label, state in (("", result.best_state), ("last_epoch/", result.last_state)):
-            load_state(encoder, state)
-            brain = brain_embeddings(embed(encoder, signals, subjects, device=device).cpu().numpy(), recipe.normalise)
-            sim = similarity(brain, gallery, self.protocol.similarity)
-            scores, items = retrieval_scores(sim, true_index, top_ks=self.protocol.top_k,
-                                             k_ways=self.protocol.k_way, seed=unit.seed,
-                                             item_ids=test.image_ids, sampled=self.protocol.k_way_sampled,
-                                             batch_sizes=self.protocol.batch_retrieval)
-            metrics.update({label + k: v for k, v in scores.items()})
-            if not label:
-                per_item = items
-        timings["evaluate"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        return UnitOutput(
-            metrics=metrics, per_item=per_item, curves=result.curves, chosen_epoch=result.chosen_epoch,
-            timings=timings,
-            info={**info, "n_test": int(len(test)), "n_gallery": int(len(test_images)),
-                  "chance": chance_levels(len(test_images), self.protocol.top_k, self.protocol.k_way,
-                                          self.protocol.batch_retrieval),
-                  "gallery": self.protocol.gallery, "similarity": self.protocol.similarity,
-                  "embedding_dim": int(test_emb.shape[1])})
+        recipe, settings = ctx.unit.submission.recipe, ctx.settings
+        ds = prepared.ds
+        with ctx.timed("evaluate"):
+            test = ds.load(ctx.unit.subject, "test", repetitions="average", **prepared.load_kw)
+            test_images = ds.images("test")
+            test_emb = image_targets(embed_image_set(prepared.image_model, test_images, settings,
+                                                     progress=ctx.progress), prepared.centre, recipe.normalise)
+            gallery = (concept_centre_gallery(ds, test_images, prepared.image_model, prepared.centre,
+                                              recipe.normalise, settings, ctx.progress)
+                       if self.protocol.gallery == "concept-centre" else test_emb)
+        return RetrievalTest(test, test_images, gallery, test_images.index_of(test.image_ids), int(test_emb.shape[1]))
+
+    def score(self, ctx: UnitContext, prepared: "RetrievalData", trained, test: "RetrievalTest",
+              label: str) -> Scored:
+        from bench.metrics.retrieval import retrieval_scores, similarity
+
+        p = self.protocol
+        with ctx.timed("evaluate"):
+            brain = brain_embeddings(trained.embed(test.data.signals, test.data.subjects),
+                                     ctx.unit.submission.recipe.normalise)
+            sim = similarity(brain, test.gallery, p.similarity)
+            scores, items = retrieval_scores(sim, test.true_index, top_ks=p.top_k, k_ways=p.k_way,
+                                             seed=ctx.unit.seed, item_ids=test.data.image_ids,
+                                             sampled=p.k_way_sampled, batch_sizes=p.batch_retrieval)
+        return Scored(scores, items)
+
+    def finish(self, ctx: UnitContext, prepared, trained, test: "RetrievalTest", scored, metrics) -> None:
+        from bench.metrics.retrieval import chance_levels
+
+        p = self.protocol
+        ctx.info.update({"n_test": int(len(test.data)), "n_gallery": int(len(test.images)),
+                         "chance": chance_levels(len(test.images), p.top_k, p.k_way, p.batch_retrieval),
+                         "gallery": p.gallery, "similarity": p.similarity, "embedding_dim": test.embedding_dim})
+
+
+@dataclass
+class RetrievalData:
+    """What ``prepare`` read: the dataset, the image model, the targets' centre and the training sets."""
+
+    ds: Any
+    load_kw: dict
+    image_model: Any
+    centre: np.ndarray
+    n_dims: int
+    shape: dict
+    train_set: Any
+    val_set: Any
+
+
+@dataclass
+class RetrievalTest:
+    """The test split: brain data, image set, gallery and each row's true gallery column."""
+
+    data: Any
+    images: Any
+    gallery: np.ndarray
+    true_index: np.ndarray
+    embedding_dim: int

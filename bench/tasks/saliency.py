@@ -6,7 +6,7 @@ For an image ``v`` and the EEG ``e`` recorded while it was seen, the multiscale 
 
 where ``m_sigma(x, y)`` suppresses the sigma x sigma patch centred on pixel (x, y) (sets it to 0
 of the model's normalised input, i.e. the normalisation mean colour) and ``F`` is the submission's
-compatibility (:mod:`bench.tasks.joint`: dot product for the triplet loss, cosine for InfoNCE).
+compatibility (:mod:`bench.training.joint`: dot product for the triplet loss, cosine for InfoNCE).
 With several EEG items of one image (several subjects), ``S`` is the mean of their maps. Each map
 is min-max normalised per image.
 
@@ -41,17 +41,18 @@ Per item (one row per scored test image): ``item_id`` plus every metric for the 
 from __future__ import annotations
 
 import time
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
 import numpy as np
-import torch
 
-from bench.config.schema import SubmissionSpec
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
-from bench.tasks.base import TaskKind, Unit, UnitOutput
-from bench.tasks.classification import (ImageNetEEGProtocol, imagenet_fingerprint, imagenet_splits, unit_subjects,
-                                        validate_imagenet_submission)
+from bench.tasks.base import Unit
+from bench.tasks.palazzo import ImageNetEEGKind, ImageNetEEGProtocol, imagenet_fingerprint, unit_subjects
+from bench.tasks.pipeline import Scored, UnitContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 PALAZZO_SIGMAS = (3, 5, 9, 17, 33, 65)
 METRICS = ("s_auc", "s_auc_exact", "nss", "cc")
@@ -103,7 +104,6 @@ def scaled_sigmas(sigmas: Sequence[int], size: int, reference: int | None) -> li
     return out
 
 
-@torch.inference_mode()
 def suppression_map(score_fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, sigmas: Sequence[int], *,
                     stride: int = 1, batch_size: int = 256, fill: torch.Tensor | float = 0.0,
                     device: str | torch.device = "cpu") -> np.ndarray:
@@ -119,31 +119,34 @@ def suppression_map(score_fn: Callable[[torch.Tensor], torch.Tensor], image: tor
 
     Returns the (H, W) float64 map (not normalised).
     """
-    dev = torch.device(device)
-    image = image.to(dev).float()
-    c, h, w = image.shape
-    fill_t = torch.as_tensor(fill, dtype=image.dtype, device=dev)
-    if fill_t.ndim == 0:
-        fill_t = fill_t.expand(c, 1, 1)
-    ys, xs = grid_positions(h, stride), grid_positions(w, stride)
-    cy = torch.from_numpy(np.repeat(ys, len(xs))).to(dev)
-    cx = torch.from_numpy(np.tile(xs, len(ys))).to(dev)
-    rows = torch.arange(h, device=dev)
-    cols = torch.arange(w, device=dev)
-    base = float(score_fn(image[None])[0])
-    total = torch.zeros(len(cy), dtype=torch.float64, device=dev)
-    for sigma in sigmas:
-        lo = int(sigma) // 2
-        hi = int(sigma) - lo - 1
-        for start in range(0, len(cy), batch_size):
-            yc, xc = cy[start:start + batch_size], cx[start:start + batch_size]
-            rm = (rows[None] >= yc[:, None] - lo) & (rows[None] <= yc[:, None] + hi)
-            cm = (cols[None] >= xc[:, None] - lo) & (cols[None] <= xc[:, None] + hi)
-            mask = (rm[:, :, None] & cm[:, None, :])[:, None]                    # (B, 1, H, W)
-            batch = torch.where(mask, fill_t[None], image[None])
-            total[start:start + len(yc)] += base - score_fn(batch).double()
-    coarse = total.cpu().numpy().reshape(len(ys), len(xs))
-    return upsample_linear(coarse, ys, xs, (h, w))
+    import torch
+
+    with torch.inference_mode():
+        dev = torch.device(device)
+        image = image.to(dev).float()
+        c, h, w = image.shape
+        fill_t = torch.as_tensor(fill, dtype=image.dtype, device=dev)
+        if fill_t.ndim == 0:
+            fill_t = fill_t.expand(c, 1, 1)
+        ys, xs = grid_positions(h, stride), grid_positions(w, stride)
+        cy = torch.from_numpy(np.repeat(ys, len(xs))).to(dev)
+        cx = torch.from_numpy(np.tile(xs, len(ys))).to(dev)
+        rows = torch.arange(h, device=dev)
+        cols = torch.arange(w, device=dev)
+        base = float(score_fn(image[None])[0])
+        total = torch.zeros(len(cy), dtype=torch.float64, device=dev)
+        for sigma in sigmas:
+            lo = int(sigma) // 2
+            hi = int(sigma) - lo - 1
+            for start in range(0, len(cy), batch_size):
+                yc, xc = cy[start:start + batch_size], cx[start:start + batch_size]
+                rm = (rows[None] >= yc[:, None] - lo) & (rows[None] <= yc[:, None] + hi)
+                cm = (cols[None] >= xc[:, None] - lo) & (cols[None] <= xc[:, None] + hi)
+                mask = (rm[:, :, None] & cm[:, None, :])[:, None]                    # (B, 1, H, W)
+                batch = torch.where(mask, fill_t[None], image[None])
+                total[start:start + len(yc)] += base - score_fn(batch).double()
+        coarse = total.cpu().numpy().reshape(len(ys), len(xs))
+        return upsample_linear(coarse, ys, xs, (h, w))
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -153,6 +156,7 @@ def minmax(x: np.ndarray) -> np.ndarray:
 
 def paste_map(smap: np.ndarray, box: tuple[float, float, float, float], size_hw: tuple[int, int]) -> np.ndarray:
     """The model-input map placed in the original image frame (H, W); outside the crop: the minimum."""
+    import torch
     import torch.nn.functional as F
 
     h, w = size_hw
@@ -178,7 +182,7 @@ def centre_bias_map(size_hw: tuple[int, int], sigma: float = 0.25) -> np.ndarray
 # ------------------------------------------------------------------------------------------------
 
 @TASK_KINDS.register("saliency")
-class Saliency(TaskKind):
+class Saliency(ImageNetEEGKind):
     """Compatibility-suppression saliency on ImageNet-EEG fixations; see the module docstring."""
 
     name = "saliency"
@@ -195,66 +199,55 @@ class Saliency(TaskKind):
                               where=f"task '{task.name}'", field="protocol",
                               fix="e.g. sigmas: [3, 5, 9, 17, 33, 65], stride: 4, batch_size: 256")
 
-    def splits(self) -> list[tuple[str, int]]:
-        return imagenet_splits(self.task)
-
     def fingerprint(self, unit: Unit, settings: Settings) -> dict[str, str]:
         return imagenet_fingerprint(self, unit, settings, fixations=True)
-
-    def validate_submission(self, submission: SubmissionSpec) -> None:
-        validate_imagenet_submission(submission)
 
     def chance(self) -> dict[str, float]:
         return {"s_auc": 0.5, "s_auc_exact": 0.5, "nss": 0.0, "cc": 0.0}
 
-    def run(self, unit: Unit, settings: Settings, progress: bool = True, *, validation_only: bool = False,
-            on_epoch=None) -> UnitOutput:
-        from tqdm.auto import tqdm
-
+    # ---- the unit's steps (prepare/train: ImageNetEEGKind; the order: bench.tasks.pipeline) -------
+    def load_test(self, ctx: UnitContext, prepared: Any, trained: Any) -> dict[str, Any]:
+        """Test EEG, test images with fixations (at most ``max_images``), their labels."""
         from bench.errors import DataError
-        from bench.metrics.saliency import saliency_scores
-        from bench.tasks.joint import load_input
-        from bench.tasks.palazzo import fit_classifiers, load_joint_data, open_imagenet_eeg, train_joint
 
-        task, p = self.task, self.protocol
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        ds = open_imagenet_eeg(task, settings, p)
-        subjects = unit_subjects(task, unit)
-        data = load_joint_data(ds, subjects, validation=p.validation, by=task.validation.by,
-                               fraction=task.validation.fraction, seed=unit.seed)
-        timings["load_train"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        trained = train_joint(unit.submission, data, settings, seed=unit.seed, selection_metric=task.selection.metric,
-                              on_epoch=on_epoch, progress=progress)
-        timings["train"] = time.perf_counter() - t
-        result = trained.result
-        info = {"subjects": subjects, "n_train": len(data.rows["train"]), "image_encoder": trained.mode,
-                "device": trained.device, "last_epoch": result.last_epoch, "stopped_early": result.stopped_early}
-        if validation_only:
-            best = result.chosen_epoch - 1
-            metrics = {k: float(v[best]) for k, v in result.curves.items() if k.startswith("val_") and len(v) > best}
-            return UnitOutput(metrics=metrics, per_item={}, curves=result.curves, chosen_epoch=result.chosen_epoch,
-                              timings=timings, info=info)
-        classifier = fit_classifiers(trained, data, settings, p.classifier_l2).image if "classifier" in p.baselines \
-            else None
-
-        # Only now is the test split read.
-        t = time.perf_counter()
-        test = ds.load_subjects(subjects, "test")
-        images = ds.images("test")
-        fixations = ds.fixations("test")
-        labels = dict(zip(images.ids, ds.labels_of_images(images.ids)))
-        emb = trained.eeg_embedding(test.signals, test.subjects)
+        ds, _ = prepared
+        subjects = unit_subjects(self.task, ctx.unit)
+        with ctx.timed("maps"):
+            test = ds.load_subjects(subjects, "test")
+            images = ds.images("test")
+            fixations = ds.fixations("test")
+            labels = dict(zip(images.ids, ds.labels_of_images(images.ids)))
         rows_of: dict[str, list[int]] = {}
         for i, image_id in enumerate(test.image_ids):
             rows_of.setdefault(str(image_id), []).append(i)
         chosen = [(k, path) for k, path in zip(images.ids, images.paths) if k in fixations and k in rows_of]
-        if p.max_images is not None:
-            chosen = chosen[: p.max_images]
+        if self.protocol.max_images is not None:
+            chosen = chosen[: self.protocol.max_images]
         if len(chosen) < 2:
             raise DataError(f"only {len(chosen)} test image(s) have both fixations and EEG of subjects {subjects}",
                             where=ds.root / "fixations", fix="shuffled AUC needs fixations of at least 2 images")
+        return {"eeg": test, "images": images, "fixations": fixations, "labels": labels, "rows_of": rows_of,
+                "chosen": chosen}
+
+    def checkpoints(self, ctx: UnitContext, trained: Any) -> list[tuple[str, str | None]]:
+        return [("", "best")]
+
+    def score(self, ctx: UnitContext, prepared: Any, trained: Any, test: dict[str, Any], label: str) -> Scored:
+        """Suppression maps of the model (and the baselines) per chosen test image, scored on fixations."""
+        import torch
+        from tqdm.auto import tqdm
+
+        from bench.metrics.saliency import saliency_scores
+        from bench.training.image_inputs import load_input
+        from bench.training.joint import fit_classifiers
+
+        p = self.protocol
+        _, data = prepared
+        classifier = (fit_classifiers(trained, data, ctx.settings, p.classifier_l2).image
+                      if "classifier" in p.baselines else None)
+        t = time.perf_counter()
+        chosen, rows_of, labels, fixations = test["chosen"], test["rows_of"], test["labels"], test["fixations"]
+        emb = trained.eeg_embedding(test["eeg"].signals, test["eeg"].subjects)
         spec = trained.spec
         sigmas = scaled_sigmas(p.sigmas, spec.size, p.sigma_reference)
         stride = 1 if p.mode == "exact" else p.stride
@@ -264,7 +257,7 @@ class Saliency(TaskKind):
             maps[name] = []
         fix_maps = []
         t_maps = 0.0
-        for image_id, path in tqdm(chosen, desc="saliency", unit="img", disable=not progress):
+        for image_id, path in tqdm(chosen, desc="saliency", unit="img", disable=not ctx.progress):
             x, (h, w) = load_input(path, spec)
             box = spec.box(w, h)
             brain = trained.brain_vectors(emb[rows_of[image_id]])
@@ -289,29 +282,26 @@ class Saliency(TaskKind):
             if "centre" in maps:
                 maps["centre"].append(centre_bias_map((h, w), p.centre_sigma))
             fix_maps.append(fixations[image_id].binary_map())
-        timings["maps"] = time.perf_counter() - t
-        timings["model_map_per_image"] = t_maps / len(chosen)
+        ctx.timings["maps"] = ctx.timings.get("maps", 0.0) + time.perf_counter() - t
+        ctx.timings["model_map_per_image"] = t_maps / len(chosen)
 
-        t = time.perf_counter()
         metrics: dict[str, float] = {}
         per_item: dict[str, list] = {"item_id": [k for k, _ in chosen]}
-        for name, ms in maps.items():
-            scores = saliency_scores(ms, fix_maps, metrics=METRICS, cycles_per_image=p.cycles_per_image,
-                                     n_other=p.n_other, n_splits=p.n_splits, seed=p.metric_seed)
-            prefix = "" if name == "model" else f"baseline/{name}/"
-            col = "" if name == "model" else f"{name}_"
-            for m in METRICS:
-                metrics[prefix + m] = scores["scores"][m]
-                per_item[col + m] = [float(v) for v in scores["per_image"][m]]
-        timings["score"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
+        with ctx.timed("score"):
+            for name, ms in maps.items():
+                scores = saliency_scores(ms, fix_maps, metrics=METRICS, cycles_per_image=p.cycles_per_image,
+                                         n_other=p.n_other, n_splits=p.n_splits, seed=p.metric_seed)
+                prefix = "" if name == "model" else f"baseline/{name}/"
+                col = "" if name == "model" else f"{name}_"
+                for m in METRICS:
+                    metrics[prefix + m] = scores["scores"][m]
+                    per_item[col + m] = [float(v) for v in scores["per_image"][m]]
         passes = len(sigmas) * len(grid_positions(spec.size, stride)) ** 2
-        info.update({"n_images": len(chosen), "n_test_images": len(images), "mode": p.mode, "stride": stride,
-                     "sigmas_pixels": sigmas, "input_size": spec.size, "forward_passes_per_image": passes,
-                     "baselines": list(p.baselines), "chance": self.chance(),
-                     "n_eeg_per_image": float(np.mean([len(rows_of[k]) for k, _ in chosen]))})
-        return UnitOutput(metrics=metrics, per_item=per_item, curves=result.curves, chosen_epoch=result.chosen_epoch,
-                          timings=timings, info=info)
+        ctx.info.update({"n_images": len(chosen), "n_test_images": len(test["images"]), "mode": p.mode,
+                         "stride": stride, "sigmas_pixels": sigmas, "input_size": spec.size,
+                         "forward_passes_per_image": passes, "baselines": list(p.baselines), "chance": self.chance(),
+                         "n_eeg_per_image": float(np.mean([len(rows_of[k]) for k, _ in chosen]))})
+        return Scored(metrics, per_item)
 
 
 __all__ = ["PALAZZO_SIGMAS", "Saliency", "SaliencyProtocol", "centre_bias_map", "grid_positions", "minmax",

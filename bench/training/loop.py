@@ -53,6 +53,8 @@ from bench.training.losses import TrainingLoss, build_loss
 from bench.training.perf import bf16_supported
 
 SELECTION_METRICS = ("val_loss", "val_top1")
+FIT_CURVES = ("train_loss", "val_loss", "val_top1", "temperature", "epoch_seconds", "train_seconds",
+              "train_cpu_seconds", "lr")
 
 
 class TrainingError(BenchError):
@@ -135,7 +137,7 @@ def load_state(encoder: nn.Module, state: dict[str, Any]) -> nn.Module:
     return encoder
 
 
-def _optimizer(params: list[dict[str, Any]], recipe: RecipeSpec) -> torch.optim.Optimizer:
+def make_optimizer(params: list[dict[str, Any]], recipe: RecipeSpec) -> torch.optim.Optimizer:
     """The recipe's optimiser over ``params`` (param groups). Adam/AdamW use the fused kernel (same
     update, ~5 ms less per NICE step on the CPU) where every parameter is a float on CPU/CUDA."""
     opt = recipe.optimizer
@@ -147,6 +149,53 @@ def _optimizer(params: list[dict[str, Any]], recipe: RecipeSpec) -> torch.optim.
         return torch.optim.AdamW(params, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=fused)
     # SGD: betas[0] is the momentum (OptimizerSpec has no separate field).
     return torch.optim.SGD(params, lr=opt.lr, momentum=opt.betas[0], weight_decay=opt.weight_decay)
+
+
+_optimizer = make_optimizer          # the name ci/bench_training.py imports
+
+
+def epoch_loop(model: nn.Module, recipe: RecipeSpec, run_epoch: Callable[[int], dict[str, float]], *,
+               curve_names: tuple[str, ...], selection_metric: str = "val_loss",
+               on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+               after_epoch: Callable[[int, dict[str, float], int], None] | None = None) -> FitResult:
+    """The one epoch loop of every trainer: validation-only selection, early stopping, best/last state.
+
+    run_epoch(epoch):  trains one epoch and validates; returns the epoch's metrics (every name of
+                       ``curve_names``, among them ``selection_metric``).
+    Each epoch appends ``curve_names`` to the curves; the chosen epoch minimises ``val_loss`` or
+    maximises ``val_top1`` (``model``'s weights then are kept as a CPU copy); ``after_epoch(epoch,
+    metrics, chosen_epoch)`` (a progress bar) and ``on_epoch(epoch, metrics)`` are called; after
+    ``recipe.early_stopping_patience`` epochs without improvement the loop stops. ``model`` is left
+    in eval mode with the last weights (``last_state``).
+    """
+    if selection_metric not in SELECTION_METRICS:
+        raise ValueError(f"selection_metric must be one of {SELECTION_METRICS}, got {selection_metric!r}")
+    maximise = selection_metric == "val_top1"
+    curves: dict[str, list[float]] = {k: [] for k in curve_names}
+    best_value = math.inf if not maximise else -math.inf
+    best_state = state_copy(model)
+    chosen_epoch = since_best = epoch = 0
+    stopped_early = False
+    for epoch in range(1, recipe.epochs + 1):
+        metrics = run_epoch(epoch)
+        for key in curve_names:
+            curves[key].append(float(metrics[key]))
+        value = metrics[selection_metric]
+        if (value > best_value) if maximise else (value < best_value):
+            best_value, chosen_epoch, since_best = value, epoch, 0
+            best_state = state_copy(model)
+        else:
+            since_best += 1
+        if after_epoch is not None:
+            after_epoch(epoch, metrics, chosen_epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, dict(metrics))
+        if recipe.early_stopping_patience is not None and since_best >= recipe.early_stopping_patience:
+            stopped_early = epoch < recipe.epochs
+            break
+    model.eval()
+    return FitResult(best_state=best_state, last_state=state_copy(model), chosen_epoch=chosen_epoch,
+                     last_epoch=epoch, curves=curves, stopped_early=stopped_early)
 
 
 @contextlib.contextmanager
@@ -291,7 +340,6 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
     _check_sets(encoder, train, val, recipe, selection_metric)
     dev = torch.device(device)
     amp_dtype, use_scaler = _amp(dev, recipe.precision)
-    maximise = selection_metric == "val_top1"
     rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
 
     with _determinism(dev, deterministic), torch.random.fork_rng(devices=rng_devices):
@@ -303,7 +351,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
         loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
         if loss_params:
             groups.append({"params": loss_params, "weight_decay": 0.0})
-        optimizer = _optimizer(groups, recipe)
+        optimizer = make_optimizer(groups, recipe)
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
                      if recipe.scheduler == "cosine" else None)
         scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler)
@@ -319,85 +367,68 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
         n = len(train_d)
         bs = recipe.batch_size
         n_batches = n // bs if n >= bs else 1
-        curves: dict[str, list[float]] = {k: [] for k in ("train_loss", "val_loss", "val_top1", "temperature",
-                                                          "epoch_seconds", "train_seconds", "train_cpu_seconds",
-                                                          "lr")}
-        best_value = math.inf if not maximise else -math.inf
-        best_state = state_copy(encoder)
-        chosen_epoch = 0
-        since_best = 0
-        stopped_early = False
-        epoch = 0
+
+        def run_epoch(epoch: int) -> dict[str, float]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            encoder.train()
+            order = torch.randperm(n, generator=gen)
+            if on_dev:
+                order = order.to(dev)
+            loss_sum = torch.zeros((), device=dev)
+            for k in range(n_batches):
+                idx = order[k * bs:(k + 1) * bs] if n >= bs else order
+                x = train_d.signals.index_select(0, idx).to(dev, dtype=torch.float32, non_blocking=True)
+                y = train_d.targets.index_select(0, idx).to(dev, non_blocking=True)
+                img = train_d.image_index.index_select(0, idx).to(dev, non_blocking=True)
+                con = train_d.concepts.index_select(0, idx).to(dev, non_blocking=True)
+                subj = train_d.subjects.index_select(0, idx).to(dev, non_blocking=True)
+                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    out = step_model(x, subj)
+                loss = loss_fn(out.float(), y, img, con)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if recipe.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                loss_fn.temperature.clamp_()
+                loss_sum += loss.detach()
+            train_loss = float(loss_sum) / n_batches
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            train_seconds = time.perf_counter() - t0
+            train_cpu_seconds = time.process_time() - c0
+            if not math.isfinite(train_loss):
+                raise TrainingError(
+                    f"training loss is {train_loss} in epoch {epoch}",
+                    fix=f"lower the learning rate (recipe.optimizer.lr = {recipe.optimizer.lr:g}), set "
+                        "recipe.grad_clip, or use recipe.precision: fp32; check the inputs for NaN/Inf")
+            val_loss, val_top1 = _validate(encoder, loss_fn, val_d, dev, bs, amp_dtype)
+            if not math.isfinite(val_loss):
+                raise TrainingError(f"validation loss is {val_loss} in epoch {epoch}",
+                                    fix=f"lower the learning rate (recipe.optimizer.lr = {recipe.optimizer.lr:g})"
+                                        " or set recipe.grad_clip")
+            lr = optimizer.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            return {"train_loss": train_loss, "val_loss": val_loss, "val_top1": val_top1,
+                    "temperature": loss_fn.tau, "epoch_seconds": time.perf_counter() - t0,
+                    "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "lr": lr}
+
         bar = tqdm(total=recipe.epochs, desc=progress_desc, unit="epoch", disable=not progress,
                    position=progress_position, leave=progress_leave, dynamic_ncols=True)
+
+        def show(epoch: int, metrics: dict[str, float], chosen_epoch: int) -> None:
+            bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val_loss=f"{metrics['val_loss']:.4f}",
+                            top1=f"{metrics['val_top1']:.3f}", best=chosen_epoch, refresh=False)
+            bar.update(1)
+
         with bar:
-            for epoch in range(1, recipe.epochs + 1):
-                t0, c0 = time.perf_counter(), time.process_time()
-                encoder.train()
-                order = torch.randperm(n, generator=gen)
-                if on_dev:
-                    order = order.to(dev)
-                loss_sum = torch.zeros((), device=dev)
-                for k in range(n_batches):
-                    idx = order[k * bs:(k + 1) * bs] if n >= bs else order
-                    x = train_d.signals.index_select(0, idx).to(dev, dtype=torch.float32, non_blocking=True)
-                    y = train_d.targets.index_select(0, idx).to(dev, non_blocking=True)
-                    img = train_d.image_index.index_select(0, idx).to(dev, non_blocking=True)
-                    con = train_d.concepts.index_select(0, idx).to(dev, non_blocking=True)
-                    subj = train_d.subjects.index_select(0, idx).to(dev, non_blocking=True)
-                    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                        out = step_model(x, subj)
-                    loss = loss_fn(out.float(), y, img, con)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if recipe.grad_clip is not None:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    loss_fn.temperature.clamp_()
-                    loss_sum += loss.detach()
-                train_loss = float(loss_sum) / n_batches
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                train_seconds = time.perf_counter() - t0
-                train_cpu_seconds = time.process_time() - c0
-                if not math.isfinite(train_loss):
-                    raise TrainingError(
-                        f"training loss is {train_loss} in epoch {epoch}",
-                        fix=f"lower the learning rate (recipe.optimizer.lr = {recipe.optimizer.lr:g}), set "
-                            "recipe.grad_clip, or use recipe.precision: fp32; check the inputs for NaN/Inf")
-                val_loss, val_top1 = _validate(encoder, loss_fn, val_d, dev, bs, amp_dtype)
-                if not math.isfinite(val_loss):
-                    raise TrainingError(f"validation loss is {val_loss} in epoch {epoch}",
-                                        fix=f"lower the learning rate (recipe.optimizer.lr = {recipe.optimizer.lr:g})"
-                                            " or set recipe.grad_clip")
-                lr = optimizer.param_groups[0]["lr"]
-                if scheduler is not None:
-                    scheduler.step()
-                metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_top1": val_top1,
-                           "temperature": loss_fn.tau, "epoch_seconds": time.perf_counter() - t0,
-                           "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "lr": lr}
-                for key, value in metrics.items():
-                    curves[key].append(float(value))
-                value = metrics[selection_metric]
-                if (value > best_value) if maximise else (value < best_value):
-                    best_value, chosen_epoch, since_best = value, epoch, 0
-                    best_state = state_copy(encoder)
-                else:
-                    since_best += 1
-                bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", top1=f"{val_top1:.3f}",
-                                best=chosen_epoch, refresh=False)
-                bar.update(1)
-                if on_epoch is not None:
-                    on_epoch(epoch, dict(metrics))
-                if recipe.early_stopping_patience is not None and since_best >= recipe.early_stopping_patience:
-                    stopped_early = epoch < recipe.epochs
-                    break
-        encoder.eval()
-        return FitResult(best_state=best_state, last_state=state_copy(encoder), chosen_epoch=chosen_epoch,
-                         last_epoch=epoch, curves=curves, stopped_early=stopped_early,
-                         loss_state=state_copy(loss_fn))
+            result = epoch_loop(encoder, recipe, run_epoch, curve_names=FIT_CURVES, selection_metric=selection_metric,
+                                on_epoch=on_epoch, after_epoch=show)
+        result.loss_state = state_copy(loss_fn)
+        return result
 
 
 @torch.inference_mode()

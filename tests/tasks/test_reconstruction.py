@@ -419,6 +419,17 @@ def test_memo_extractor_matches_inner_and_computes_each_image_once():
     assert memo.extract(x[:1], size=2)["f"][0, 0] == pytest.approx(2 * float(x[0, 0, 0, 0])) and Counting.calls == 1
     clear_feature_cache()
 
+    # a memo passed as an object is separate from the process-wide one and keeps its byte budget
+    from bench.tasks.reconstruction import FEATURES, FeatureMemo
+
+    own = FeatureMemo(budget=2 * 4 * 4)                 # two rows of four float32 features
+    isolated = MemoExtractor(Counting(), "counting", own)
+    Counting.calls = 0
+    np.testing.assert_array_equal(isolated.extract(x)["f"], first[:4])
+    assert Counting.calls == 4 and len(own.rows) == 2 and own.nbytes == 32 and not FEATURES.rows
+    isolated.extract(x[2:])                              # the two most recent rows are still memoised
+    assert Counting.calls == 4
+
 
 def test_submission_schema_and_task_validation(tmp_path):
     from bench.config import load_task

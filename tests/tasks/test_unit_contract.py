@@ -4,7 +4,10 @@
    before training has finished: every read of the test part comes after the last training epoch;
 2. in validation-only (tuning) mode the test part is never read at all.
 
-braindecode style: a registered task kind without a case here fails ``test_every_task_kind_has_a_case``.
+Both are owned by the one unit pipeline (:mod:`bench.tasks.pipeline`): every registered kind runs
+through it (``test_every_task_kind_runs_through_the_pipeline``), and the pipeline's order is checked
+on a recording kind without data. braindecode style: a registered task kind without a case here
+fails ``test_every_task_kind_has_a_case``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 from bench.config import load_submission, load_task
 from bench.settings import load_settings
 from bench.tasks import TASK_KINDS, Unit, task_kind
+from bench.tasks.pipeline import PipelineTaskKind, Scored
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +39,80 @@ READS = ("load", "load_subjects", "images", "fixations", "concept_centre_images"
 def test_every_task_kind_has_a_case():
     covered = {kind for kind, *_ in CASES.values()}
     assert not set(TASK_KINDS.names()) - covered, f"task kinds without a contract case: {set(TASK_KINDS.names()) - covered}"
+
+
+def test_every_task_kind_runs_through_the_pipeline():
+    for name in TASK_KINDS.names():
+        cls = TASK_KINDS.get(name)
+        assert issubclass(cls, PipelineTaskKind), f"task kind '{name}' does not run through bench.tasks.pipeline"
+        assert cls.run is PipelineTaskKind.run and cls.execute is PipelineTaskKind.execute, \
+            f"task kind '{name}' overrides the pipeline's order (run/execute); override its steps instead"
+
+
+class _Result:
+    curves = {"train_loss": [3.0, 2.0, 1.0], "val_loss": [2.0, 1.0, 1.5], "val_top1": [0.1, 0.4, 0.3]}
+    chosen_epoch, last_epoch, stopped_early = 2, 3, False
+
+
+class _Trained:
+    def __init__(self, log: list) -> None:
+        self.result, self.log, self.loaded = _Result(), log, "last"
+
+    def use(self, which: str) -> "_Trained":
+        self.log.append(("use", which))
+        self.loaded = which
+        return self
+
+
+class _Recording(PipelineTaskKind):
+    """A task kind without data: records the order in which the pipeline calls its steps."""
+
+    name = "recording"
+
+    def __init__(self) -> None:           # no task spec needed
+        self.log: list = []
+
+    def splits(self):
+        return [("sub-01", 1)]
+
+    def fingerprint(self, unit, settings):
+        return {}
+
+    def prepare(self, ctx):
+        self.log.append(("prepare",))
+        return "prepared"
+
+    def train(self, ctx, prepared):
+        self.log.append(("train", prepared))
+        return _Trained(self.log)
+
+    def load_test(self, ctx, prepared, trained):
+        self.log.append(("load_test",))
+        return "test"
+
+    def score(self, ctx, prepared, trained, test, label):
+        self.log.append(("score", label, trained.loaded))
+        return Scored({"top1": {"best": 0.5, "last": 0.25}[trained.loaded]}, {"item_id": [label or "chosen"]})
+
+    def finish(self, ctx, prepared, trained, test, scored, metrics):
+        self.log.append(("finish", sorted(scored)))
+        metrics["unit_level"] = 1.0
+
+
+def test_pipeline_order_best_and_last_and_validation_only():
+    kind = _Recording()
+    out = kind.run(None, None, progress=False)
+    assert kind.log == [("prepare",), ("train", "prepared"), ("load_test",), ("use", "best"),
+                        ("score", "", "best"), ("use", "last"), ("score", "last_epoch/", "last"), ("use", "best"),
+                        ("finish", ["", "last_epoch/"])]
+    assert out.metrics == {"top1": 0.5, "last_epoch/top1": 0.25, "unit_level": 1.0}
+    assert out.per_item == {"item_id": ["chosen"]} and out.chosen_epoch == 2
+    assert out.info["last_epoch"] == 3 and {"train", "total"} <= set(out.timings)
+
+    kind = _Recording()
+    out = kind.run(None, None, progress=False, validation_only=True)
+    assert kind.log == [("prepare",), ("train", "prepared")]           # the test split is never reached
+    assert out.metrics == {"val_loss": 1.0, "val_top1": 0.4}         # the chosen epoch (2), not the last
 
 
 @pytest.fixture(scope="module")

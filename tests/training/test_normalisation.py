@@ -9,7 +9,7 @@ from scipy.stats import pearsonr
 
 from bench.config.schema import RecipeSpec
 from bench.metrics.retrieval import cosine_similarity, pearson_similarity, true_ranks
-from bench.tasks.retrieval import brain_embeddings, image_targets, normalise_targets
+from bench.training.targets import brain_embeddings, image_targets, normalise_targets
 from bench.training.losses import NORMALISATIONS, TrainingLoss, build_loss, info_nce
 
 
