@@ -45,11 +45,23 @@ def register(app: typer.Typer) -> None:
         metric every epoch so the space's pruner can stop it. Run the command again,
         or several at once, to add trials; the best trial becomes a submission.
         """
+        from bench.cli.common import check_submission_refs
+        from bench.config import load_task
+        from bench.preflight import preflight
         from bench.tuning.study import tune
 
+        check_submission_refs([submission], "tune")
         settings = make_settings(tracking_uri, data_root, cache_dir, weights_dir, device)
         if num_threads:
             settings = settings.with_(num_threads=num_threads)
+        # the same checks as `bench evaluate`, for the one unit the trials train (the seed changes no file)
+        spec = load_task(task).spec
+        check = preflight([str(submission)], tasks=[task], settings=settings, seeds=[spec.seeds[0]],
+                          subjects=[spec.dataset.subjects[0] if subject is None else subject])
+        if not check.ok:
+            typer.secho(check.describe(), fg=typer.colors.RED, err=True)
+            typer.secho("no trial was run: fix the problem(s) above, then run the same command again", err=True)
+            raise typer.Exit(code=1)
         result = tune(str(submission), task, space, trials=trials, settings=settings, storage=storage,
                       study_name=study_name, n_jobs=n_jobs, pruner=pruner, seed=seed, subject=subject,
                       tune_seed=tune_seed, out=out)

@@ -151,3 +151,16 @@ def test_simulation_shows_a_progress_bar_and_its_size(settings, capsys, caplog):
     start, done = [r.getMessage() for r in caplog.records]
     assert start.startswith("writing simulated things-eeg2 data (micro, 1 subject;") and str(folder) in start
     assert f"wrote {folder_bytes(folder) / 1e6:.1f} MB" in done and done.endswith(str(folder))
+
+
+def test_tune_runs_the_same_preflight_before_any_trial(invoke, tracking_uri, tmp_path):
+    res = invoke("tune", HEADLINE, "--task", "things-eeg2-retrieval-200", "--space",
+                 ROOT / "submissions" / "spaces" / "atm.yaml", "--trials", "1",
+                 "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--tracking-uri", tracking_uri)
+    assert res.exit_code == 1, res.output
+    err = res.stderr
+    assert err.count("no data root is set for the real 'things-eeg2' dataset") == 1
+    assert err.count("missing weights for dreamsim ensemble") == 1
+    assert "no trial was run" in err and "Traceback" not in res.output + err
+    assert not (tmp_path / "optuna.db").exists()         # no study was created
+    assert _all_runs(tracking_uri) == []
