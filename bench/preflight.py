@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from bench.errors import BenchError
-from bench.runner import PlannedUnit, key_unit, plan_units, resolve
+from bench.execution.plan import PlannedUnit, key_unit, plan
 from bench.settings import Settings
 from bench.tasks import Unit, task_kind
 
@@ -91,9 +91,7 @@ def preflight(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = N
     :class:`Problem` in the report. ``progress``: bars while units are checked and simulated data
     written (the latter on a terminal only); False: none.
     """
-    loaded_tasks, loaded_subs, pairs = resolve(submission_refs, tasks)
-    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], pairs=pairs, subjects=subjects,
-                       seeds=seeds)
+    loaded_tasks, loaded_subs, units = plan(submission_refs, tasks, subjects=subjects, seeds=seeds)
     found: dict[str, list[str]] = {}
     report = PreflightReport()
     try:

@@ -10,8 +10,8 @@ Imports go one way (plan <- unit <- executors <- driver), so there is no cycle.
 
 from bench.execution.driver import EvaluationReport, evaluate
 from bench.execution.executors import Executor, available_cpus, get_executor, local_executor
-from bench.execution.plan import PlannedUnit, key_unit, plan_units, resolve
+from bench.execution.plan import PlannedUnit, key_unit, plan, plan_units, resolve
 from bench.execution.unit import execute_unit, failed_record
 
 __all__ = ["EvaluationReport", "Executor", "PlannedUnit", "available_cpus", "evaluate", "execute_unit",
-           "failed_record", "get_executor", "key_unit", "local_executor", "plan_units", "resolve"]
+           "failed_record", "get_executor", "key_unit", "local_executor", "plan", "plan_units", "resolve"]

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from bench import HARNESS_VERSION
 from bench.execution.executors import get_executor
-from bench.execution.plan import PlannedUnit, key_unit, plan_units, resolve
+from bench.execution.plan import PlannedUnit, key_unit, plan
 from bench.records.claims import Claim, Heartbeat
 from bench.records.keys import code_version
 from bench.records.schema import Record
@@ -63,9 +63,7 @@ def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = No
 
     from bench.records.mlflow_store import RecordStore
 
-    loaded_tasks, loaded_subs, pairs = resolve(submission_refs, tasks)
-    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], pairs=pairs, subjects=subjects,
-                       seeds=seeds)
+    loaded_tasks, loaded_subs, units = plan(submission_refs, tasks, subjects=subjects, seeds=seeds)
     store = RecordStore(settings.tracking_uri, lease_s=settings.claim_lease_s)
     report = EvaluationReport()
     report.reaped = store.reap()

@@ -98,8 +98,16 @@ def resolve(submission_refs: Iterable[str], task_refs: Iterable[str] | None = No
             if ref not in by_ref:
                 by_ref[ref] = load_task(ref)
             pairs.add((by_ref[ref].spec.name, s.spec.name))
-    tasks = list({t.spec.name: t for t in by_ref.values()}.values())
-    return tasks, subs, pairs
+    return list(by_ref.values()), subs, pairs
 
 
-__all__ = ["PlannedUnit", "key_unit", "plan_units", "resolve"]
+def plan(submission_refs: Iterable[str], task_refs: Iterable[str] | None = None, *,
+         subjects: Sequence[int] | None = None, seeds: Sequence[int] | None = None
+         ) -> tuple[list[Loaded[TaskSpec]], list[Loaded[SubmissionSpec]], list[Unit]]:
+    """:func:`resolve` then :func:`plan_units`: the loaded tasks and submissions and the units to run."""
+    tasks, subs, pairs = resolve(submission_refs, task_refs)
+    units = plan_units([t.spec for t in tasks], [s.spec for s in subs], subjects=subjects, seeds=seeds, pairs=pairs)
+    return tasks, subs, units
+
+
+__all__ = ["PlannedUnit", "key_unit", "plan", "plan_units", "resolve"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from bench.execution import plan_units, resolve
+from bench.execution import plan
 from tests.runner.helpers import ROOT
 
 
 def _plan(subs: list[str], tasks: list[str] | None = None) -> set[tuple[str, str]]:
-    loaded_tasks, loaded_subs, pairs = resolve([str(ROOT / "submissions" / s) for s in subs], tasks)
-    units = plan_units([t.spec for t in loaded_tasks], [s.spec for s in loaded_subs], pairs=pairs)
+    _, _, units = plan([str(ROOT / "submissions" / s) for s in subs], tasks)
     return {(u.task.name, u.submission.name) for u in units}
 
 
