@@ -8,4 +8,6 @@ __version__ = "0.1.0"
 #: Part of every unit key: bumped whenever what a unit computes, or how its key is made, changes, so
 #: records of an older harness are never reused (they stay readable and show under another key).
 #: 0.2.0: keys hash the *resolved* specs (protocol and plug-in parameters with defaults written out).
-HARNESS_VERSION = "0.2.0"
+#: 0.3.0: training numerics changed (NICE block chunked on the CPU with ELU via exp, dropout masks from 8 bytes
+#: per draw, one stacked GEMM for ATM-S's q/k/v): same functions, other rounding and random streams.
+HARNESS_VERSION = "0.3.0"

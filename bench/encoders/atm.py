@@ -80,8 +80,12 @@ class _Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
-        q, k, v = (proj(x).view(b, n, self.n_heads, self.d_head).transpose(1, 2)
-                   for proj in (self.query, self.key, self.value))
+        # One GEMM for the three projections (their weights stacked: the same function, one pass over x
+        # forward and backward); the parameters stay three Linear layers (checkpoints keep their names).
+        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])
+        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])
+        qkv = F.linear(x, weight, bias).view(b, n, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)                                            # each (B, heads, n, d_head)
         if self.training and self.dropout > 0 and x.device.type == "cpu":
             # Same math as SDPA; the CPU SDPA kernel draws its dropout mask with bernoulli_ (slow).
             attn = torch.softmax((q * self.d_head ** -0.5) @ k.transpose(-1, -2), dim=-1)

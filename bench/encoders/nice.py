@@ -35,6 +35,9 @@ normalised features directly and ELU runs in place on them; backward needs the E
 weight-gradient GEMM (two more for the input gradient, ATM-S) and (40, K)-sized algebra -- no pass
 over the 46 MB activation for statistics, normalisation or the BatchNorm backward. The running
 statistics are updated as ``BatchNorm2d`` does. ``fold_batchnorm = False`` runs the unfolded ops.
+In CPU training at one thread without autocast the temporal GEMM, folded BatchNorm, ELU and spatial
+GEMM run as one function over cache-sized batch chunks (``fused_block.temporal_spatial``; ``chunked = False``
+runs them op by op): the ELU, its derivative and the activation's gradient stay in cache.
 The spatial weight is used as a transposed contiguous matrix (its gradient GEMM is then 2x faster
 on the CPU); the box sum and the window view have gradients written as their adjoints (``ops.py``).
 Dropout masks are drawn in another order than the literal ops (``ops.dropout``), nothing else
@@ -51,7 +54,9 @@ from torch import nn
 
 from bench.encoders import ENCODERS
 from bench.encoders.base import BrainEncoder
-from bench.encoders.ops import Dropout, elu, linear_batchnorm_elu, sliding_sum, windows
+from bench.encoders.fused_block import temporal_spatial
+from bench.encoders.ops import (Dropout, batchnorm_affine, elu, linear_batchnorm_elu, sliding_sum,
+                                update_running_stats, windows)
 from bench.errors import ConfigError
 
 __all__ = ["NICE", "NiceConvBlock", "NiceProjection", "elu", "sliding_sum"]
@@ -90,6 +95,9 @@ class NiceConvBlock(nn.Module):
         #: composed/fast: fold the first BatchNorm into the temporal GEMM (``ops.linear_batchnorm_elu``);
         #: False runs GEMM, BatchNorm and ELU as separate ops (kept for the benchmark's comparison).
         self.fold_batchnorm = True
+        #: with fold_batchnorm, CPU training at 1 thread without autocast: the temporal GEMM, BatchNorm, ELU
+        #: and spatial GEMM in one pass over cache-sized batch chunks (``fused_block``); False: op by op.
+        self.chunked = True
         self.n_windows = (n_times - span) // pool_stride + 1
         self.n_features = self.n_windows * n_filters
         self.tsconv = nn.Sequential(
@@ -127,8 +135,7 @@ class NiceConvBlock(nn.Module):
     def forward_composed(self, x: torch.Tensor) -> torch.Tensor:
         """Conv + pooling as one stride-5 convolution with the composed 75-tap kernel (one GEMM)."""
         kernel = self.composed_kernel()                                              # (F, 75)
-        wins = windows(x.transpose(1, 2), 1, kernel.shape[1], self.pool_stride)     # (B, J, C, 75) view
-        return self._after_temporal(wins, kernel, float(x.detach().mean()))
+        return self._after_temporal(x.transpose(1, 2), kernel, float(x.detach().mean()))
 
     def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
         """Box filter first (O(log 51) adds), then the 25-tap kernel / 51 at stride 5 (one GEMM, K = 25).
@@ -137,32 +144,42 @@ class NiceConvBlock(nn.Module):
         """
         w = self.tsconv[0].weight.view(self.n_filters, self.temporal_kernel) / self.pool_kernel
         summed = sliding_sum(x.transpose(1, 2), self.pool_kernel, dim=1)               # (B, T-50, C)
-        wins = windows(summed, 1, self.temporal_kernel, self.pool_stride)           # (B, J, C, 25) view
-        return self._after_temporal(wins, w, float(summed.detach().mean()))
+        return self._after_temporal(summed, w, float(summed.detach().mean()))
 
-    def _after_temporal(self, windows: torch.Tensor, kernel: torch.Tensor, shift: float) -> torch.Tensor:
-        """(B, J, C, K) windows @ kernel (F, K) -> BN -> ELU -> spatial GEMM -> BN -> ELU -> dropout -> 1x1.
+    def _after_temporal(self, src: torch.Tensor, kernel: torch.Tensor, shift: float) -> torch.Tensor:
+        """Windows of ``src`` (B, T', C) @ kernel (F, K) -> BN -> ELU -> spatial GEMM -> BN -> ELU -> dropout -> 1x1.
 
         ``shift``: a constant near the windows' mean (conditions the folded statistics; cancels exactly).
         """
         conv_t, bn1, conv_s, bn2, drop = (self.tsconv[0], self.tsconv[2], self.tsconv[4], self.tsconv[5],
                                           self.tsconv[7])
         proj = self.projection[0]
-        b, j, c, k = windows.shape
-        f = self.n_filters
-        if self.fold_batchnorm:
-            h = linear_batchnorm_elu(windows, kernel, conv_t.bias, bn1, shift)       # (B*J*C, F)
-        else:
-            h = torch.addmm(conv_t.bias, windows.reshape(b * j * c, k), kernel.t())
-            h = elu(_bn_rows(h, bn1))
+        f, k = kernel.shape
+        b, c = src.shape[0], src.shape[2]
         # [f_out, (c, f_in)] contiguous, used transposed: autograd then computes the weight gradient as
         # (grad^T @ h)^T, 2x faster on the CPU than h^T @ grad for this (B*J, C*F) x (B*J, F) shape.
         w_s = conv_s.weight.view(f, f, c).permute(0, 2, 1).reshape(f, c * f)
-        h = torch.addmm(conv_s.bias, h.view(b * j, c * f), w_s.t())             # (B*J, F)
+        # 1 thread only (the --jobs default): at 2 threads the chunks' small GEMMs split badly (measured
+        # 15 % slower per NICE step than the per-op path)
+        if self.fold_batchnorm and self.chunked and bn1.training and src.device.type == "cpu" \
+                and not torch.is_autocast_enabled("cpu") and torch.get_num_threads() == 1:
+            gamma, beta = batchnorm_affine(bn1, kernel)
+            h, mean, var = temporal_spatial(src, kernel, conv_t.bias, gamma, beta, bn1.eps, w_s, conv_s.bias,
+                                            self.pool_stride, shift)                 # (B*J, F)
+            update_running_stats(bn1, mean, var, h.shape[0] * c)
+        else:
+            wins = windows(src, 1, k, self.pool_stride)                              # (B, J, C, K) view
+            j = wins.shape[1]
+            if self.fold_batchnorm:
+                h = linear_batchnorm_elu(wins, kernel, conv_t.bias, bn1, shift)      # (B*J*C, F)
+            else:
+                h = torch.addmm(conv_t.bias, wins.reshape(b * j * c, k), kernel.t())
+                h = elu(_bn_rows(h, bn1))
+            h = torch.addmm(conv_s.bias, h.view(b * j, c * f), w_s.t())             # (B*J, F)
         h = elu(_bn_rows(h, bn2))
         h = drop(h)
         h = torch.addmm(proj.bias, h, proj.weight.view(f, f).t())
-        return h.view(b, j * f)
+        return h.view(b, -1)
 
 
 class NiceProjection(nn.Sequential):

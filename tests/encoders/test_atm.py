@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bench.config.schema import ComponentSpec
@@ -93,7 +94,17 @@ def test_positional_embedding_is_a_parameter():
     assert table.shape == (5, 7) and torch.allclose(table[0, 0::2], torch.zeros(4))
 
 
-def test_fast_block_equals_the_literal_ops_in_float64_with_gradients():
+@pytest.mark.parametrize("threads", [1, 2])        # 1 thread: the chunked NICE block (fused_block), 2: op by op
+def test_fast_block_equals_the_literal_ops_in_float64_with_gradients(threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_fast_block_equals_literal()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_fast_block_equals_literal():
     kw = dict(dropout=0.0, conv_dropout=0.0, proj_dropout=0.0, subject_token_dropout=0.0)
     fast, literal = make(**kw).double().train(), make(impl="literal", **kw).double().train()
     literal.load_state_dict(fast.state_dict())

@@ -205,3 +205,108 @@ def test_dropout_keep_probability_is_exact_in_expectation(p):
     y = dropout(torch.ones(400_000), p, True)
     assert abs(float((y == 0).float().mean()) - p) < 0.004
     assert float(y.mean()) == pytest.approx(1.0, abs=0.01)
+
+
+# ---------------------------------------------------------------- the chunked temporal stage (fused_block)
+@pytest.fixture
+def one_thread():
+    """The chunked path runs at one torch thread (the --jobs default)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 17 * 40 * 8 * 7, None])   # 1 item, 3 items (uneven), default
+@pytest.mark.parametrize("kernel,stride", [(25, 5), (24, 5)])              # stride divides the kernel, or not
+def test_chunked_block_equals_literal_in_float64_with_input_gradients(monkeypatch, one_thread, chunk_bytes, kernel,
+                                                                        stride):
+    import bench.encoders.fused_block as fused
+
+    if chunk_bytes is not None:
+        monkeypatch.setattr(fused, "CHUNK_BYTES", chunk_bytes)
+    torch.manual_seed(0)
+    blocks = [NiceConvBlock(17, 120, dropout=0.0, temporal_kernel=kernel, pool_stride=stride).double().train()
+              for _ in range(3)]
+    with torch.no_grad():
+        blocks[0].tsconv[2].weight.uniform_(0.5, 1.5)
+        blocks[0].tsconv[2].bias.uniform_(-0.5, 0.5)
+    for block in blocks[1:]:
+        block.load_state_dict(blocks[0].state_dict())
+    blocks[0].impl = "literal"
+    blocks[2].chunked = False
+    x = torch.randn(7, 17, 120, dtype=torch.float64) + 3.0
+    calls = []
+    monkeypatch.setattr(fused._TemporalSpatial, "apply", _spy(fused._TemporalSpatial.apply, calls))
+    outs, grads = [], []
+    for block in blocks:
+        xi = x.clone().requires_grad_(True)
+        out = block(xi)
+        outs.append(out)
+        grads.append(torch.autograd.grad((out.sin() * torch.linspace(0, 1, out.shape[1])).sum(),
+                                         [xi] + list(block.parameters())))
+    assert len(calls) == 1                                      # only the chunked block took the fused path
+    names = ["x"] + [n for n, _ in blocks[0].named_parameters()]
+    for out, grad in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(out, outs[0], atol=1e-10, rtol=1e-9)
+        for name, ga, gb in zip(names, grads[0], grad):
+            torch.testing.assert_close(gb, ga, atol=1e-10, rtol=1e-7, msg=name)
+    for k, v in blocks[0].state_dict().items():                 # running statistics as BatchNorm2d's
+        torch.testing.assert_close(blocks[1].state_dict()[k], v, msg=k)
+
+
+def _spy(fn, calls):
+    def wrapped(*args):
+        calls.append(1)
+        return fn(*args)
+    return wrapped
+
+
+def test_chunked_block_runs_only_in_one_thread_cpu_training_without_autocast(monkeypatch, one_thread):
+    import bench.encoders.fused_block as fused
+
+    calls = []
+    monkeypatch.setattr(fused._TemporalSpatial, "apply", _spy(fused._TemporalSpatial.apply, calls))
+    block = NiceConvBlock(5, 100)
+    x = torch.randn(3, 5, 100)
+    block.eval()(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        block.train()(x)
+    torch.set_num_threads(2)
+    block(x)
+    assert calls == []
+    torch.set_num_threads(1)
+    block(x)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_elu_via_exp_matches_torch(dtype):
+    from bench.encoders.ops import elu_exp_
+
+    x = torch.cat([torch.linspace(-30, 10, 20001, dtype=dtype), torch.tensor([0.0, -1e-30, 1e-30], dtype=dtype)])
+    ref = F.elu(x.double())
+    tol = 2.5e-7 if dtype == torch.float32 else 1e-15
+    assert (elu_exp_(x.clone()).double() - ref).abs().max() <= tol
+    assert (elu_exp_(x.clone(), torch.empty_like(x)).double() - ref).abs().max() <= tol
+
+
+@pytest.mark.parametrize("size,step", [(6, 3), (4, 4), (7, 1)])
+def test_unfold_adjoint_is_the_unfold_gradient(size, step):
+    from bench.encoders.ops import unfold_adjoint_
+
+    x = torch.randn(2, 23, 3, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn_like(x.unfold(1, size, step))
+    (ref,) = torch.autograd.grad(x.unfold(1, size, step), x, grad)
+    out = torch.ones_like(x)
+    torch.testing.assert_close(unfold_adjoint_(out, grad, 1, size, step), ref + 1)
+
+
+def test_chunked_block_float32_with_a_dc_offset_stays_accurate(one_thread):
+    # mean / std of the summed windows ~ 300: the shift keeps the float32 statistics from cancelling
+    torch.manual_seed(2)
+    ref, ours = NiceConvBlock(9, 120, dropout=0.0).double().train(), NiceConvBlock(9, 120, dropout=0.0).train()
+    ours.load_state_dict(ref.state_dict())
+    ref.impl = "literal"
+    x = torch.randn(6, 9, 120, dtype=torch.float64) * 0.01 + 3.0
+    assert (ours(x.float()).double() - ref(x)).abs().max() < 1e-3
