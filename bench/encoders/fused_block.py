@@ -23,7 +23,8 @@ in memory as a whole:
   gradient (it needs the whole batch's weight gradient first).
 
 Tested equal, outputs and every gradient, to the literal ops in float64 (``tests/encoders``);
-``ci/bench_training.py`` measures it. Under autocast and on accelerators the per-op path is used.
+``ci/bench_training.py`` measures it. At more than one torch thread, under autocast and on accelerators
+the per-op path is used (``NiceConvBlock._after_temporal``).
 """
 
 from __future__ import annotations
