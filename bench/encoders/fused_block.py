@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import torch
 
-from bench.encoders.ops import _elu_backward_, _fold_batch_norm, elu_exp_
+from bench.encoders.ops import _elu_backward_, _fold_batch_norm, _fold_batch_norm_vjp, elu_exp_
 
 #: bytes of activation per chunk: L2-sized on current CPUs (1 MiB measured best on the dev machine)
 CHUNK_BYTES = 1 << 20
 
 
-def chunk_items(rows_per_item: int, n_features: int, element_size: int, chunk_bytes: int | None = None) -> int:
-    """Batch items per chunk so that one chunk's (rows, F) activation is about ``chunk_bytes`` (default
-    :data:`CHUNK_BYTES`), at least one item."""
-    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-    return max(1, chunk_bytes // max(1, rows_per_item * n_features * element_size))
+def chunk_items(rows_per_item: int, n_features: int, element_size: int) -> int:
+    """Batch items per chunk so that one chunk's (rows, F) activation is about :data:`CHUNK_BYTES`
+    (read at call time), at least one item."""
+    return max(1, CHUNK_BYTES // max(1, rows_per_item * n_features * element_size))
 
 
 class _TemporalSpatial(torch.autograd.Function):
@@ -87,12 +86,9 @@ class _TemporalSpatial(torch.autograd.Function):
         n = y.shape[0]
         need_src = ctx.needs_input_grad[0]
         g_z = g_z.contiguous()
-        with torch.enable_grad():
-            leaves = [tensor.detach().requires_grad_(need) for tensor, need in
-                      ((weight, ctx.needs_input_grad[1]), (gamma, ctx.needs_input_grad[3]),
-                       (beta, ctx.needs_input_grad[4]), (gram, need_src))]
-            waug, _, _ = _fold_batch_norm(*leaves[:3], leaves[3], ctx.eps)
-        w_x_t = waug.detach()[:, :k].t().contiguous()
+        needs = tuple(ctx.needs_input_grad[i] for i in (1, 3, 4, 0))   # weight, gamma, beta, gram (from src)
+        waug, vjp = _fold_batch_norm_vjp(weight, gamma, beta, gram, ctx.eps, needs)
+        w_x_t = waug[:, :k].t().contiguous()
         buf = _window_buffer(src, items, rows, k)
         g_buf = src.new_empty(min(items, b) * rows, f)
         g_waug = src.new_zeros(f, k + 1)
@@ -108,9 +104,7 @@ class _TemporalSpatial(torch.autograd.Function):
             g_waug.addmm_(g_h.t(), xa)
             if g_src is not None:
                 _add_window_sums(g_src[r0 // rows:r1 // rows], torch.mm(w_x_t, g_h.t()), step)
-        wanted = [leaf for leaf in leaves if leaf.requires_grad]
-        grads = dict(zip(map(id, wanted), torch.autograd.grad(waug, wanted, g_waug))) if wanted else {}
-        g_weight, g_gamma, g_beta, g_gram = (grads.get(id(leaf)) for leaf in leaves)
+        g_weight, g_gamma, g_beta, g_gram = vjp(g_waug)
         if g_src is not None and g_gram is not None:
             sym_t = ((g_gram + g_gram.t()) / n)[:, :k].t().contiguous()  # d(Xa^T Xa / n) -> Xa (G + G^T) / n
             for r0, r1 in _row_chunks(b, items, rows):
@@ -168,7 +162,7 @@ def _shifted_windows(src: torch.Tensor, b0: int, b1: int, step: int, shift: floa
 
 def temporal_spatial(src: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gamma: torch.Tensor,
                      beta: torch.Tensor, eps: float, w_s: torch.Tensor, b_s: torch.Tensor, step: int,
-                     shift: float, chunk_bytes: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                     shift: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The fused temporal stage (module docstring): ``(z (B*J, F), mean (F,), var (F,))``.
 
     ``src`` (B, T, C); ``weight`` (F, K) and ``bias`` (F,) the temporal kernel; ``gamma``/``beta``/``eps``
@@ -179,5 +173,5 @@ def temporal_spatial(src: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     b, t, c = src.shape
     f, k = weight.shape
     rows = ((t - k) // step + 1) * c
-    items = chunk_items(rows, f, src.element_size(), chunk_bytes)
+    items = chunk_items(rows, f, src.element_size())
     return _TemporalSpatial.apply(src, weight, bias, gamma, beta, w_s, b_s, float(shift), eps, step, items)

@@ -239,6 +239,25 @@ def _fold_batch_norm(weight: torch.Tensor, gamma: torch.Tensor, beta: torch.Tens
     return torch.cat([w_folded, (beta - scale * wm)[:, None]], 1), wm, var
 
 
+def _fold_batch_norm_vjp(weight: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, gram: torch.Tensor,
+                         eps: float, needs: tuple[bool, bool, bool, bool]):
+    """For a custom backward: ``(waug, vjp)`` of :func:`_fold_batch_norm`, recomputed with a graph.
+
+    ``needs`` says which of (weight, gamma, beta, gram) want a gradient; ``vjp(g_waug)`` returns their
+    gradients in that order (None where not wanted). ``waug`` is detached.
+    """
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(need) for t, need in zip((weight, gamma, beta, gram), needs)]
+        waug, _, _ = _fold_batch_norm(*leaves, eps)
+    wanted = [t for t in leaves if t.requires_grad]
+
+    def vjp(g_waug: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        grads = dict(zip(map(id, wanted), torch.autograd.grad(waug, wanted, g_waug))) if wanted else {}
+        return tuple(grads.get(id(t)) for t in leaves)
+
+    return waug.detach(), vjp
+
+
 class _LinearBatchNormELU(torch.autograd.Function):
     """``ELU(BatchNorm_train(X @ W^T + b))`` over the rows of X, with the normalisation folded into the GEMM.
 
@@ -274,20 +293,15 @@ class _LinearBatchNormELU(torch.autograd.Function):
         gz = _elu_backward(grad_y, y)
         xg = xa if xa.dtype == gz.dtype else xa.to(gz.dtype)
         g_waug = torch.mm(gz.t(), xg).to(weight.dtype)                   # (F, K+1)
-        with torch.enable_grad():
-            leaves = [t.detach().requires_grad_(need) for t, need in
-                      ((weight, ctx.needs_input_grad[1]), (gamma, ctx.needs_input_grad[3]),
-                       (beta, ctx.needs_input_grad[4]), (gram, ctx.needs_input_grad[0]))]
-            waug, _, _ = _fold_batch_norm(*leaves[:3], leaves[3], ctx.eps)
-            wanted = [t for t in leaves if t.requires_grad]
-            grads = dict(zip(map(id, wanted), torch.autograd.grad(waug, wanted, g_waug))) if wanted else {}
-        g_weight, g_gamma, g_beta, g_gram = (grads.get(id(t)) for t in leaves)
+        needs = tuple(ctx.needs_input_grad[i] for i in (1, 3, 4, 0))   # weight, gamma, beta, gram (from x)
+        waug, vjp = _fold_batch_norm_vjp(weight, gamma, beta, gram, ctx.eps, needs)
+        g_weight, g_gamma, g_beta, g_gram = vjp(g_waug)
         g_x = None
         if ctx.needs_input_grad[0]:
             n, k1 = xa.shape
             sym = (g_gram + g_gram.t()).div_(n)                          # d(Xa^T Xa / n) -> Xa (G + G^T) / n
             g_xa = torch.mm(xa, sym.to(xa.dtype))
-            g_xa.addmm_(gz.to(xa.dtype), waug.detach().to(xa.dtype))
+            g_xa.addmm_(gz.to(xa.dtype), waug.to(xa.dtype))
             g_x = g_xa[:, :k1 - 1].view(ctx.x_shape).to(ctx.x_dtype)
         g_bias = torch.zeros_like(weight[:, 0]) if ctx.needs_input_grad[2] else None  # b drops out of BN(h)
         return g_x, g_weight, g_bias, g_gamma, g_beta, None, None
