@@ -291,6 +291,38 @@ def test_elu_via_exp_matches_torch(dtype):
     assert (elu_exp_(x.clone(), torch.empty_like(x)).double() - ref).abs().max() <= tol
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_elu_in_pieces_matches_torch(dtype, monkeypatch):
+    """``ops.elu_`` (in place or into ``out``, pieces of any size, bf16 computed in float32 and rounded
+    once) and ``ops.elu`` (values and gradient) against torch's ELU in float64: within the ``e^x - 1``
+    rounding (one float32 rounding of 1; 1e-16 in float64), plus one bf16 rounding for bf16."""
+    from bench.encoders import ops
+
+    monkeypatch.setattr(ops, "ELU_PIECE", 1000)                     # 21 pieces, the last one short
+    x = torch.cat([torch.linspace(-30, 10, 20001), torch.tensor([0.0, -1e-30, 1e-30])]).to(dtype)
+
+    def close(y: torch.Tensor, x: torch.Tensor) -> bool:
+        ref = F.elu(x.double())
+        tol = {torch.float32: 2.5e-7, torch.float64: 1e-15, torch.bfloat16: 2.5e-7}[dtype]
+        rel = 2.0 ** -8 if dtype == torch.bfloat16 else 0.0
+        return bool(((y.double() - ref).abs() <= tol + rel * ref.abs()).all())
+
+    inplace = x.clone()
+    assert ops.elu_(inplace) is inplace and close(inplace, x)
+    assert close(ops.elu_(x, torch.empty_like(x)), x)
+    assert close(ops.elu(x), x)
+    xt = x[:20000].view(100, 200).t()
+    assert close(ops.elu(xt), xt)
+    strided = xt.clone()                                            # non-contiguous: torch's kernel in place
+    assert not strided.is_contiguous() and close(ops.elu_(strided), xt)
+    if dtype == torch.float64:
+        g = torch.randn_like(x)
+        xr = x.clone().requires_grad_()
+        (gx,) = torch.autograd.grad(ops.elu(xr), xr, g)
+        (ref_g,) = torch.autograd.grad(F.elu(xr), xr, g)
+        torch.testing.assert_close(gx, ref_g, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("size,step", [(6, 3), (4, 4), (7, 1)])
 def test_unfold_adjoint_is_the_unfold_gradient(size, step):
     from bench.encoders.ops import unfold_adjoint_
