@@ -133,29 +133,47 @@ def _hash_bytes(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
-    """SHA-256 hex digest of ``path``'s bytes, memoised on (path, size, mtime_ns) in memory and in ``cache_dir``."""
+def cached_sha256(path: Path, cache_dir: Path | None = None) -> str | None:
+    """The remembered SHA-256 of ``path`` if its (size, mtime_ns) still match (None: it must be hashed).
+
+    A reader that hashes the bytes while it reads them (one pass) asks this first, and hands the
+    digest it computed to :func:`remember_sha256`. Under re-hash mode a file counts as cached only
+    once it was re-hashed in this process.
+    """
     path = Path(path).resolve()
     stat = path.stat()
-    key, size, mtime = str(path), stat.st_size, stat.st_mtime_ns
+    key = str(path)
     rehash = rehash_enabled()
     with _LOCK:
         if cache_dir is not None and not rehash:
             _load_index(cache_dir)
         hit = _MEMO.get(key)
-        if hit is not None and hit[:2] == (size, mtime) and (not rehash or key in _REHASHED):
+        if hit is not None and hit[:2] == (stat.st_size, stat.st_mtime_ns) and (not rehash or key in _REHASHED):
             return hit[2]
-    value = None
     if cache_dir is not None and not rehash:
-        value = _legacy_sidecar(cache_dir, key, size, mtime)
-    if value is None:
-        value = _hash_bytes(path)
+        return _legacy_sidecar(cache_dir, key, stat.st_size, stat.st_mtime_ns)
+    return None
+
+
+def remember_sha256(path: Path, stat: os.stat_result, digest: str, cache_dir: Path | None = None) -> None:
+    """Remember ``digest`` as the SHA-256 of ``path`` as it was at ``stat`` (taken before its bytes were read)."""
+    key = str(Path(path).resolve())
     with _LOCK:
-        _MEMO[key] = (size, mtime, value)
-        if rehash:
+        _MEMO[key] = (stat.st_size, stat.st_mtime_ns, digest)
+        if rehash_enabled():
             _REHASHED.add(key)
     if cache_dir is not None:
-        _store(cache_dir, key, size, mtime, value)
+        _store(cache_dir, key, stat.st_size, stat.st_mtime_ns, digest)
+
+
+def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """SHA-256 hex digest of ``path``'s bytes, memoised on (path, size, mtime_ns) in memory and in ``cache_dir``."""
+    path = Path(path).resolve()
+    value = cached_sha256(path, cache_dir)
+    if value is None:
+        stat = path.stat()
+        value = _hash_bytes(path)
+        remember_sha256(path, stat, value, cache_dir)
     return value
 
 

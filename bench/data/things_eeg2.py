@@ -50,6 +50,7 @@ import numpy as np
 
 from bench.data import DATASETS
 from bench.data.base import BrainData, BrainDataset, ImageSet, Part, Repetitions
+from bench.data.checksum import cached_sha256, file_sha256, remember_sha256
 from bench.data.selection import pick_channels, pick_times
 from bench.errors import ConfigError, DataError
 
@@ -306,13 +307,17 @@ class ThingsEEG2(BrainDataset):
                                 f"({n_img} rows expected; published: {PUBLISHED_SHAPES[part][0]})")
         ch_idx = pick_channels(eeg.ch_names, channels, where=eeg.path)
         t_sel = pick_times(eeg.times, time_window, where=eeg.path)
-        hasher = hashlib.sha256()
+        # The file's checksum: remembered by (path, size, mtime) when it was hashed before (planning hashes
+        # it), else computed from the bytes as they are read (one pass) and remembered.
+        stat = eeg.path.stat()
+        digest = cached_sha256(eeg.path, self.cache_dir)
+        one_pass = digest is None and isinstance(eeg.data, LazyArray) and not eeg.data.fortran
+        hasher = hashlib.sha256() if one_pass else None
         signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average", hasher=hasher)
-        if isinstance(eeg.data, LazyArray) and not eeg.data.fortran:
+        if hasher is not None:
             digest = hasher.hexdigest()
-        else:
-            from bench.data.checksum import file_sha256
-
+            remember_sha256(eeg.path, stat, digest, self.cache_dir)
+        elif digest is None:
             digest = file_sha256(eeg.path, self.cache_dir)
         ids = np.asarray(images.ids)
         subj = np.full(len(signals), int(subject), dtype=np.int64)
@@ -332,7 +337,6 @@ class ThingsEEG2(BrainDataset):
         Equal to ``load(subject, part).checksum``; ``load`` hashes the file while reading it (one
         pass), this reads it (or its cached digest under ``cache_dir``) without loading.
         """
-        from bench.data.checksum import file_sha256
 
         path = self._data_file(subject, part)
         return self._checksum(part, path, file_sha256(path, self.cache_dir))

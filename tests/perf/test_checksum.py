@@ -97,3 +97,44 @@ def test_no_cache_dir_and_unwritable_index_still_hash(tmp_path):
     blocked.write_text("a file where the cache dir should be")
     assert checksum.file_sha256(f, blocked) == hashlib.sha256(b"abc").hexdigest()
     checksum.flush()
+
+
+def test_a_load_hashes_while_reading_only_what_is_not_remembered(tmp_path, counting, monkeypatch):
+    """THINGS-EEG2 ``load``: the first read hashes the file's bytes as it reads them (one pass, the
+    digest equal to an independent SHA-256 and remembered); later loads (also in a new process) use the
+    remembered digest and hash nothing; a same-size, same-mtime rewrite is caught under re-hash mode."""
+    import bench.data.things_eeg2 as te2
+    from bench.data.simulate.things_eeg2 import SizeSpec, write_things_eeg2
+
+    root = write_things_eeg2(tmp_path / "d", size=SizeSpec(20, 5, 4, 4, 5, 16), subjects=1, seed=0)
+    path = root / "Preprocessed_data_250Hz" / "sub-01" / "preprocessed_eeg_training.npy"
+    cache = tmp_path / "cache"
+    hashed = []
+    real = te2._read_signals
+    monkeypatch.setattr(te2, "_read_signals", lambda *a, hasher=None, **k: (hashed.append(hasher is not None),
+                                                                              real(*a, hasher=hasher, **k))[1])
+
+    def independent(ds: te2.ThingsEEG2) -> str:
+        return ds._checksum("train", path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+    ds = te2.ThingsEEG2(root, cache_dir=cache)
+    first = ds.load(1, "train")
+    assert isinstance(te2.safe_load(path)[te2.DATA_KEY], te2.LazyArray)      # the one-pass reader
+    assert hashed == [True] and first.checksum == independent(ds) == ds.checksum(1, "train")
+    checksum.flush()
+    checksum.clear_memory()                                                  # a new process
+    again = te2.ThingsEEG2(root, cache_dir=cache).load(1, "train")
+    assert hashed == [True, False] and again.checksum == first.checksum and counting == []
+
+    offset = te2.safe_load(path)[te2.DATA_KEY].offset                       # first stored value's bytes
+    stat = path.stat()
+    with open(path, "r+b") as fh:                                            # same size and mtime, other bytes
+        fh.seek(offset)
+        value = fh.read(4)
+        fh.seek(offset)
+        fh.write(bytes(b ^ 0x01 for b in value))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert te2.ThingsEEG2(root, cache_dir=cache).load(1, "train").checksum == first.checksum   # trusted
+    monkeypatch.setenv("BENCH_REHASH", "1")
+    fresh = te2.ThingsEEG2(root, cache_dir=cache).load(1, "train")
+    assert hashed[-1] is True and fresh.checksum == independent(ds) != first.checksum
