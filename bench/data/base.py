@@ -21,6 +21,8 @@ from typing import Protocol as TypingProtocol
 
 import numpy as np
 
+from bench.errors import ConfigError
+
 Part = Literal["train", "test"]
 Repetitions = Literal["average", "single"]
 
@@ -120,11 +122,29 @@ class BrainDataset(ABC):
     name: ClassVar[str]
     modality: ClassVar[Literal["eeg", "meg", "fmri"]]
     variants: ClassVar[tuple[str, ...]] = ("default",)
+    #: the parts ``files``/``load``/``images`` accept (:meth:`check_part`)
+    parts: ClassVar[tuple[str, ...]] = ("train", "test")
 
     def __init__(self, root: Path, variant: str | None = None, cache_dir: Path | None = None) -> None:
         self.root = Path(root)
         self.variant = variant or self.variants[0]
         self.cache_dir = cache_dir
+
+    @classmethod
+    def check_variant(cls, variant: str | None, title: str) -> str:
+        """``variant`` lower-cased (None: the first of :attr:`variants`), or a ConfigError naming the known ones."""
+        name = (variant or cls.variants[0]).lower()
+        if name not in cls.variants:
+            raise ConfigError(f"unknown {title} variant '{variant}'", field="dataset.variant",
+                              fix=f"use one of {list(cls.variants)} (or leave dataset.variant out: '{cls.variants[0]}')")
+        return name
+
+    def check_part(self, part: str) -> None:
+        """A ConfigError naming the accepted parts unless ``part`` is one of :attr:`parts`."""
+        if part not in self.parts:
+            names = [f"'{p}'" for p in self.parts]
+            raise ConfigError(f"unknown part '{part}'", field="part",
+                              fix=f"use {', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else f"use {names[0]}")
 
     @abstractmethod
     def subjects(self) -> list[int]:

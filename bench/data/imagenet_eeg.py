@@ -475,6 +475,7 @@ class ImageNetEEG(LabelledDataset):
     name = "imagenet-eeg"
     modality = "eeg"
     variants = ("5-95", "14-70", "55-95", "raw")
+    parts = PARTS
 
     def __init__(self, root: Path, variant: str | None = None, cache_dir: Path | None = None, *,
                  split_file: SplitFile = "all", split_index: int = 0,
@@ -548,7 +549,7 @@ class ImageNetEEG(LabelledDataset):
         ``split_file="single"``, then the length filter); rows are ordered by subject, then by
         split order.
         """
-        _check_part(part)
+        self.check_part(part)
         eeg = self.read_eeg()
         split = self.read_splits()[part]
         known = set(self.subjects())
@@ -636,7 +637,7 @@ class ImageNetEEG(LabelledDataset):
 
     def image_ids(self, part: str) -> list[str]:
         """Ids ``<wnid>/<stem>`` of the images of ``part`` (any subject), in the file's image order."""
-        _check_part(part)
+        self.check_part(part)
         eeg = self.read_eeg()
         idx = self.list_index(self.subjects(), part)
         images = np.unique(eeg.images[idx])
@@ -748,10 +749,6 @@ def _variant_name(variant: str | None) -> str:
                           fix=f"use one of {list(VARIANT_FILES)} (the band of the file to read)")
     return name
 
-
-def _check_part(part: str) -> None:
-    if part not in PARTS:
-        raise ConfigError(f"unknown part '{part}'", field="part", fix="use 'train', 'val' or 'test'")
 
 
 def _find_image(base: Path) -> Path | None:

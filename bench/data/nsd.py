@@ -125,10 +125,7 @@ class NSD(BrainDataset):
     variants = ("default",)
 
     def __init__(self, root: Path, variant: str | None = None, cache_dir: Path | None = None) -> None:
-        variant = (variant or "default").lower()
-        if variant not in self.variants:
-            raise ConfigError(f"unknown NSD variant '{variant}'", field="variant",
-                              fix="use 'default' (or leave dataset.variant out)")
+        variant = self.check_variant(variant, "NSD")
         super().__init__(root, variant, cache_dir)
         self._tables: dict[int, TrialTable] = {}
         self._shared: np.ndarray | None = None
@@ -162,7 +159,7 @@ class NSD(BrainDataset):
         return path
 
     def files(self, subject: int, part: Part) -> list[Path]:
-        _check_part(part)
+        self.check_part(part)
         shared = self.root / SHARED_FILE
         if not shared.is_file():
             raise DataError("shared-image mask not found", where=shared, fix=DOWNLOAD_HINT)
@@ -273,7 +270,7 @@ class NSD(BrainDataset):
 
     def images(self, part: Part) -> ImageSet:
         """The part's images in row order (sorted union over the subjects on disk), as PNG files."""
-        _check_part(part)
+        self.check_part(part)
         if part in self._images:
             return self._images[part]
         wanted: set[int] = set()
@@ -336,7 +333,7 @@ class NSD(BrainDataset):
 
     def read_file(self, subject: int, part: Part) -> FileSummary:
         """Shape of ``subject``'s part as it will be loaded with single trials (no data read)."""
-        _check_part(part)
+        self.check_part(part)
         table = self.trial_table(subject)
         n = int((table.shared if part == "test" else ~table.shared).sum())
         return FileSummary(table.betas, (n, table.n_voxels), np.empty(0, table.dtype), [], np.zeros(1), 1)
@@ -349,7 +346,7 @@ class NSD(BrainDataset):
             row per trial). The test part is always loaded with ``"average"`` by the retrieval task.
         channels / time_window: not applicable to fMRI betas (ConfigError when given).
         """
-        _check_part(part)
+        self.check_part(part)
         if repetitions not in ("average", "single"):
             raise ConfigError(f"unknown repetitions mode '{repetitions}'", field="repetitions",
                               fix="use 'average' or 'single'")
@@ -413,10 +410,6 @@ class NSD(BrainDataset):
 # ---------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------
-
-def _check_part(part: str) -> None:
-    if part not in ("train", "test"):
-        raise ConfigError(f"unknown part '{part}'", field="part", fix="use 'train' or 'test'")
 
 
 def _open_h5(path: Path):

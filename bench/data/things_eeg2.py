@@ -176,10 +176,7 @@ class ThingsEEG2(BrainDataset):
                "held-out pipeline.",)
 
     def __init__(self, root: Path, variant: str | None = "250hz", cache_dir: Path | None = None) -> None:
-        variant = (variant or "250hz").lower()
-        if variant not in LAYOUTS:
-            raise ConfigError(f"unknown THINGS-EEG2 variant '{variant}'", field="variant",
-                              fix=f"use one of {sorted(LAYOUTS)}")
+        variant = self.check_variant(variant, "THINGS-EEG2")
         super().__init__(root, variant, cache_dir)
         self._image_tables: dict[str, tuple[ImageSet, np.ndarray]] = {}
 
@@ -216,7 +213,7 @@ class ThingsEEG2(BrainDataset):
         return found
 
     def files(self, subject: int, part: Part) -> list[Path]:
-        _check_part(part)
+        self.check_part(part)
         return [self.root / self.layout.folder / f"sub-{int(subject):02d}" / FILE_NAMES[part]]
 
     def _data_file(self, subject: int, part: Part) -> Path:
@@ -292,7 +289,7 @@ class ThingsEEG2(BrainDataset):
         channels: names to keep, in the given order (default: all, as stored).
         time_window: ``(tmin, tmax)`` in seconds, inclusive (default: all data samples).
         """
-        _check_part(part)
+        self.check_part(part)
         if repetitions not in ("average", "single"):
             raise ConfigError(f"unknown repetitions mode '{repetitions}'", field="repetitions",
                               fix="use 'average' or 'single'")
@@ -393,7 +390,7 @@ class ThingsEEG2(BrainDataset):
 
     def image_table(self, part: Part) -> tuple[ImageSet, np.ndarray]:
         """The images of ``part`` in EEG row order and their concept labels (0-based)."""
-        _check_part(part)
+        self.check_part(part)
         if part in self._image_tables:
             return self._image_tables[part]
         if not self.root.is_dir():
@@ -479,10 +476,6 @@ class ThingsEEG2(BrainDataset):
                     problems.append(str(exc))
         return problems
 
-
-def _check_part(part: str) -> None:
-    if part not in FILE_NAMES:
-        raise ConfigError(f"unknown part '{part}'", field="part", fix="use 'train' or 'test'")
 
 
 

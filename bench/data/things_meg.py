@@ -139,10 +139,7 @@ class ThingsMEG(BrainDataset):
     variants = ("default",)
 
     def __init__(self, root: Path, variant: str | None = None, cache_dir: Path | None = None) -> None:
-        variant = (variant or "default").lower()
-        if variant not in self.variants:
-            raise ConfigError(f"unknown THINGS-MEG variant '{variant}'", field="variant",
-                              fix="use 'default' (or leave dataset.variant out)")
+        variant = self.check_variant(variant, "THINGS-MEG")
         super().__init__(root, variant, cache_dir)
         self._tables: dict[int, TrialTable] = {}
         self._images: dict[str, ImageSet] = {}
@@ -170,7 +167,7 @@ class ThingsMEG(BrainDataset):
         return path
 
     def files(self, subject: int, part: Part) -> list[Path]:
-        _check_part(part)
+        self.check_part(part)
         main = self._main_file(subject)
         parts = []
         for p in self.root.glob(f"{main.stem}-*.fif"):     # MNE's split files: <stem>-1.fif, <stem>-2.fif, ...
@@ -196,7 +193,7 @@ class ThingsMEG(BrainDataset):
 
     def images(self, part: Part) -> ImageSet:
         """The part's images in row order: the sorted union over the participants on disk."""
-        _check_part(part)
+        self.check_part(part)
         if part in self._images:
             return self._images[part]
         paths: dict[str, str] = {}
@@ -221,7 +218,7 @@ class ThingsMEG(BrainDataset):
 
     def read_file(self, subject: int, part: Part) -> FileSummary:
         """Shape, channels and times of ``subject``'s part as it will be loaded (no data read)."""
-        _check_part(part)
+        self.check_part(part)
         path = self._main_file(subject)
         epochs = _read_epochs(path)
         table = self.trial_table(subject)
@@ -239,7 +236,7 @@ class ThingsMEG(BrainDataset):
         channels: MEG channel names to keep, in the given order (default: all MEG channels, stored order).
         time_window: ``(tmin, tmax)`` seconds, inclusive (default 0-1.0 s).
         """
-        _check_part(part)
+        self.check_part(part)
         if repetitions not in ("average", "single"):
             raise ConfigError(f"unknown repetitions mode '{repetitions}'", field="repetitions",
                               fix="use 'average' or 'single'")
@@ -308,10 +305,6 @@ class ThingsMEG(BrainDataset):
 # ---------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------
-
-def _check_part(part: str) -> None:
-    if part not in ("train", "test"):
-        raise ConfigError(f"unknown part '{part}'", field="part", fix="use 'train' or 'test'")
 
 
 def _classify(path: Path, events: np.ndarray, metadata) -> TrialTable:
