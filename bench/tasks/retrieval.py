@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bench.config.schema import SubmissionSpec, split_names
+from bench.config.schema import split_names
 from bench.errors import ConfigError
 from bench.settings import Settings
 from bench.tasks import TASK_KINDS
@@ -113,13 +113,6 @@ class Retrieval(PipelineTaskKind):
         model = build_image_model(unit.submission.image_model.name, unit.submission.image_model.params, settings)
         return {"data_checksum": combine(parts), "weights_checksum": model.weights_checksum(),
                 "image_model_id": model.model_id}
-
-    def validate_submission(self, submission: SubmissionSpec) -> None:
-        from bench.encoders import ENCODERS
-        from bench.images import IMAGE_MODELS
-
-        ENCODERS.require(submission.encoder.name)
-        IMAGE_MODELS.require(submission.image_model.name)
 
     def chance(self, n_gallery: int | None = None) -> dict[str, float]:
         from bench.metrics.retrieval import chance_levels
