@@ -70,6 +70,11 @@ def _bn_rows(h: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
 
 IMPLS = ("fast", "composed", "literal")
 
+#: the chunked training path (``fused_block``) runs at up to this many torch threads (1: what ``--jobs``
+#: gives each unit). At 2 threads its small per-chunk GEMMs split badly: 15 % slower per NICE step than
+#: op by op on a Xeon, no faster on an EPYC (``ci/bench_training.py``, 72-76 vs 75-78 ms).
+CHUNKED_MAX_THREADS = 1
+
 
 class NiceConvBlock(nn.Module):
     """NICE's convolutional patch embedding: (B, C, T) -> (B, J * n_filters) features.
@@ -159,10 +164,8 @@ class NiceConvBlock(nn.Module):
         # [f_out, (c, f_in)] contiguous, used transposed: autograd then computes the weight gradient as
         # (grad^T @ h)^T, 2x faster on the CPU than h^T @ grad for this (B*J, C*F) x (B*J, F) shape.
         w_s = conv_s.weight.view(f, f, c).permute(0, 2, 1).reshape(f, c * f)
-        # 1 thread only (the --jobs default): at 2 threads the chunks' small GEMMs split badly (measured
-        # 15 % slower per NICE step than the per-op path)
         if self.fold_batchnorm and self.chunked and bn1.training and src.device.type == "cpu" \
-                and not torch.is_autocast_enabled("cpu") and torch.get_num_threads() == 1:
+                and not torch.is_autocast_enabled("cpu") and torch.get_num_threads() <= CHUNKED_MAX_THREADS:
             gamma, beta = batchnorm_affine(bn1, kernel)
             h, mean, var = temporal_spatial(src, kernel, conv_t.bias, gamma, beta, bn1.eps, w_s, conv_s.bias,
                                             self.pool_stride, shift)                 # (B*J, F)
