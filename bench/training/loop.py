@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -198,8 +199,18 @@ def epoch_loop(model: nn.Module, recipe: RecipeSpec, run_epoch: Callable[[int], 
                      last_epoch=epoch, curves=curves, stopped_early=stopped_early)
 
 
+def _set_deterministic_algorithms(mode: bool, warn_only: bool, compile: bool) -> None:
+    """``torch.use_deterministic_algorithms``, without its import of ``torch._inductor`` (~1.4 s per
+    process) when nothing is compiled: besides the global flag it sets inductor's ``deterministic``
+    option, which only ``torch.compile`` reads. When compiling, or once inductor is loaded, the public call."""
+    if compile or "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
 @contextlib.contextmanager
-def _determinism(device: torch.device, deterministic: bool | None) -> Iterator[None]:
+def _determinism(device: torch.device, deterministic: bool | None, compile: bool = False) -> Iterator[None]:
     prev_alg = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     prev_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
@@ -207,7 +218,7 @@ def _determinism(device: torch.device, deterministic: bool | None) -> Iterator[N
     try:
         if deterministic is not False:
             if device.type == "cpu" or deterministic:
-                torch.use_deterministic_algorithms(True, warn_only=True)
+                _set_deterministic_algorithms(True, warn_only=True, compile=compile)
                 # A debugging aid that NaN-fills every new allocation (~5% of a NICE step); the
                 # results do not depend on it.
                 torch.utils.deterministic.fill_uninitialized_memory = False
@@ -216,7 +227,7 @@ def _determinism(device: torch.device, deterministic: bool | None) -> Iterator[N
                 torch.backends.cudnn.benchmark = False
         yield
     finally:
-        torch.use_deterministic_algorithms(prev_alg, warn_only=prev_warn)
+        _set_deterministic_algorithms(prev_alg, warn_only=prev_warn, compile=compile)
         torch.utils.deterministic.fill_uninitialized_memory = prev_fill
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev_cudnn
 
@@ -342,7 +353,7 @@ def fit(encoder: nn.Module, train: TrainingSet, val: TrainingSet, recipe: Recipe
     amp_dtype, use_scaler = _amp(dev, recipe.precision)
     rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
 
-    with _determinism(dev, deterministic), torch.random.fork_rng(devices=rng_devices):
+    with _determinism(dev, deterministic, compile), torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         encoder.to(dev)

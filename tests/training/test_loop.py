@@ -269,3 +269,27 @@ def test_precision_is_part_of_the_submission_hash():
     bf16 = base.model_copy(update={"recipe": base.recipe.model_copy(update={"precision": "bf16"})})
     fp32 = base.model_copy(update={"recipe": base.recipe.model_copy(update={"precision": "fp32"})})
     assert len({spec_hash(base), spec_hash(bf16), spec_hash(fp32)}) == 3
+
+
+def test_deterministic_flags_set_and_restored_without_importing_inductor():
+    """``fit``'s determinism context turns torch's deterministic algorithms on (warn-only) and back off
+    without importing ``torch._inductor`` (1.4 s per process); with ``compile`` it uses the public call,
+    so inductor's own ``deterministic`` option is set too. In a fresh interpreter (imports are global)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from bench.training.loop import _determinism
+cpu = torch.device("cpu")
+with _determinism(cpu, None):
+    inside = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+print(inside, torch.are_deterministic_algorithms_enabled(), "torch._inductor.config" in sys.modules)
+with _determinism(cpu, None, compile=True):
+    import torch._inductor.config as c
+    inside = (torch.are_deterministic_algorithms_enabled(), c.deterministic)
+print(inside, torch.are_deterministic_algorithms_enabled(), c.deterministic)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "(True, True) False False"
+    assert out[1] == "(True, True) False False"
