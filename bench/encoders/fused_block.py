@@ -12,8 +12,8 @@ function as ``ops.linear_batchnorm_elu`` followed by the spatial ``addmm``, but 
 in memory as a whole:
 
 * the windows are never materialised: each chunk copies its windows (shifted, with a ones column)
-  from ``src`` into a cache-resident buffer; the batch statistics come from the (K+1)^2 Gram matrix
-  accumulated over the chunks (``ops._fold_batch_norm``);
+  from ``src`` into a cache-resident buffer; the batch statistics come from the windows' (K+1)^2
+  Gram matrix (``ops._fold_batch_norm``), computed from lagged products of ``src`` (``_window_gram``);
 * forward, per chunk of a few batch items: the folded GEMM writes the normalised features, ELU
   runs on them in cache (``ops.elu_exp_``), the spatial GEMM reads them from cache; the ELU output
   is kept for the backward;
@@ -53,12 +53,8 @@ class _TemporalSpatial(torch.autograd.Function):
         j = (t - k) // step + 1
         rows = j * c                                                   # activation rows per batch item
         n = b * rows
+        gram = _window_gram(src, k, step, shift).div_(n)
         buf = _window_buffer(src, items, rows, k)
-        gram = src.new_zeros(k + 1, k + 1)
-        for r0, r1 in _row_chunks(b, items, rows):
-            xa = _shifted_windows(src, r0 // rows, r1 // rows, step, shift, buf)
-            gram.addmm_(xa.t(), xa)
-        gram.div_(n)
         waug, wm, var = _fold_batch_norm(weight, gamma, beta, gram, eps)
         waug_t = waug.t().contiguous()
         w_s_t = w_s.t().contiguous()                                  # (C*F, F) contiguous: a faster GEMM
@@ -113,6 +109,42 @@ class _TemporalSpatial(torch.autograd.Function):
         g_bias = torch.zeros_like(weight[:, 0]) if ctx.needs_input_grad[2] else None  # b drops out of BN(h)
         g_b_s = g_z.sum(0) if ctx.needs_input_grad[6] else None
         return g_src, g_weight, g_bias, g_gamma, g_beta, g_w_s, g_b_s, None, None, None, None
+
+
+def _window_gram(src: torch.Tensor, k: int, step: int, shift: float, block: int | None = None) -> torch.Tensor:
+    """``Xa^T Xa`` of all the windows (rows (b, j, c), columns ``src[b, step*j + k', c] - shift`` for
+    k' < K, then 1): the (K+1)^2 second-moment matrix, without copying the windows.
+
+    Windows overlap (K samples every ``step``), so every entry is a sum of lagged products of the
+    time series: with ``x`` time-major as (T, B*C), ``p[t, d] = x[t] . x[t + d]`` for d < K comes from
+    one GEMM per ``block`` time steps (its band of diagonals), and ``G[k1, k1 + d] = sum_j
+    p[step*j + k1, d]``; the ones column holds the windows' sums. A third of the FLOPs of
+    ``Xa^T Xa`` and no (B*J*C, K) copy (3x faster for NICE).
+    """
+    b, t, c = src.shape
+    j = (t - k) // step + 1
+    used = step * (j - 1) + k                                          # samples any window reaches
+    block = block or k
+    nb = -(-used // block)
+    z = src.new_zeros(nb * block + k - 1, b * c)                       # time-major; zero rows past `used`
+    torch.sub(src[:, :used].permute(1, 0, 2), shift, out=z[:used].view(used, b, c))
+    p = src.new_empty(nb * block, k)
+    for t0 in range(0, nb * block, block):
+        q = torch.mm(z[t0:t0 + block], z[t0:t0 + block + k - 1].t())  # (block, block + K - 1)
+        p[t0:t0 + block] = q.as_strided((block, k), (q.stride(0) + 1, 1))  # q[i, i + d]
+    lagged = p.as_strided((j, k, k), (step * k, k, 1)).sum(0)            # [k1, d] = sum_j p[step j + k1, d]
+    k1 = torch.arange(k, device=src.device)[:, None].expand(k, k)
+    k2 = k1 + torch.arange(k, device=src.device)[None, :]
+    upper = k2 < k
+    gram = src.new_zeros(k + 1, k + 1)
+    g = gram[:k, :k]
+    g[k1[upper], k2[upper]] = lagged[upper]
+    g += g.triu(1).t()
+    sums = z[:used].sum(1).as_strided((j, k), (step, 1)).sum(0)        # sum over windows of each column
+    gram[:k, k] = sums
+    gram[k, :k] = sums
+    gram[k, k] = b * j * c
+    return gram
 
 
 def _row_chunks(b: int, items: int, rows: int) -> list[tuple[int, int]]:

@@ -342,3 +342,16 @@ def test_chunked_block_float32_with_a_dc_offset_stays_accurate(one_thread):
     ref.impl = "literal"
     x = torch.randn(6, 9, 120, dtype=torch.float64) * 0.01 + 3.0
     assert (ours(x.float()).double() - ref(x)).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("b,t,c,k,step,block", [(3, 200, 7, 25, 5, None), (4, 97, 5, 24, 5, None), (2, 60, 3, 7, 1, 4),
+                                                (2, 61, 3, 25, 5, 50), (1, 30, 2, 30, 5, None)])
+def test_window_gram_equals_the_windows_second_moments(b, t, c, k, step, block):
+    """``fused_block._window_gram`` (lagged products, no window copy) against ``Xa^T Xa`` built from the
+    windows themselves, in float64; any block size, strides that do and do not divide K, one window."""
+    from bench.encoders.fused_block import _window_gram
+
+    src = torch.randn(b, t, c, dtype=torch.float64) + 3.0
+    win = src.unfold(1, k, step).reshape(-1, k) - 2.5                       # (B*J*C, K) rows (b, j, c)
+    xa = torch.cat([win, torch.ones(len(win), 1, dtype=torch.float64)], 1)
+    torch.testing.assert_close(_window_gram(src, k, step, 2.5, block), xa.t() @ xa, rtol=1e-13, atol=1e-10)
