@@ -11,5 +11,6 @@ __version__ = "0.1.0"
 #: 0.3.0: training numerics changed (NICE block chunked on the CPU with ELU via exp, dropout masks from 8 bytes
 #: per draw, one stacked GEMM for ATM-S's q/k/v): same functions, other rounding and random streams.
 #: 0.3.1: every CPU ELU of the NICE/ATM-S blocks via exp in cache-sized pieces (also at 2 threads and under
-#: bf16 autocast; torch's expm1 kernel was 10x slower on an EPYC): other rounding, same function.
+#: bf16 autocast; torch's expm1 kernel was 10x slower on an EPYC), and the chunked block's window Gram matrix
+#: from lagged products: other rounding, same function.
 HARNESS_VERSION = "0.3.1"
