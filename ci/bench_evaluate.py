@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,14 +44,20 @@ def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, flo
     """Seconds and shares of ``wall_s`` per phase, summed over sequential units' ``timings``.
 
     Keys: ``wall_s``, ``<phase>_s`` for each phase, ``unit_other_s`` (inside units, outside the phases),
-    ``outside_units_s`` (wall minus the units' totals), ``non_training_s`` and every ``*_share``.
+    ``outside_units_s`` (wall minus the units' totals), ``non_training_s`` and every ``*_share``; with
+    units, ``unit_min_s``/``unit_median_s``/``unit_max_s`` (the slowest unit of a sequential run is
+    the one that pays the process's one-off costs: imports, first calls).
     """
     if wall_s <= 0:
         raise ValueError(f"wall time must be positive, got {wall_s}")
     out: dict[str, float] = {"wall_s": wall_s, "units": float(len(unit_timings))}
     for phase in PHASES:
         out[f"{phase}_s"] = sum(t.get(phase, 0.0) for t in unit_timings)
-    totals = sum(t.get("total", sum(t.get(p, 0.0) for p in PHASES)) for t in unit_timings)
+    per_unit = sorted(t.get("total", sum(t.get(p, 0.0) for p in PHASES)) for t in unit_timings)
+    totals = sum(per_unit)
+    if per_unit:      # the slowest unit carries what each process pays once (imports, first calls)
+        out["unit_min_s"], out["unit_median_s"], out["unit_max_s"] = (
+            per_unit[0], float(statistics.median(per_unit)), per_unit[-1])
     out["unit_other_s"] = totals - sum(out[f"{p}_s"] for p in PHASES)
     out["outside_units_s"] = wall_s - totals
     out["non_training_s"] = wall_s - out["train_s"]
@@ -105,6 +112,9 @@ def report(result: dict[str, float], process_wall: float | None = None) -> None:
             ("test evaluation", "evaluate"), ("rest of units", "unit_other"), ("outside units", "outside_units")]
     for label, key in rows:
         print(f"  {label:18s} {result[key + '_s']:8.1f} s  {100 * result[key + '_share']:5.1f} %")
+    if "unit_max_s" in result:
+        print(f"units took {result['unit_min_s']:.1f}-{result['unit_max_s']:.1f} s each (median "
+              f"{result['unit_median_s']:.1f} s; the slowest pays the process's imports and first calls)")
     print(f"non-training share: {100 * result['non_training_share']:.1f} % of the invocation (target < 10 % idle)")
     if process_wall:
         print(f"non-training share of the whole process: {100 * (1 - result['train_s'] / process_wall):.1f} %")

@@ -27,10 +27,12 @@ def test_shares_add_up_and_match_a_hand_computation(bench):
     assert r["non_training_share"] == pytest.approx(12.0 / 70.0)
     parts = ["load_train", "embed_train_images", "train", "evaluate", "unit_other", "outside_units"]
     assert sum(r[p + "_share"] for p in parts) == pytest.approx(1.0)
+    assert (r["unit_min_s"], r["unit_median_s"], r["unit_max_s"]) == (29.5, 32.25, 35.0)
 
 
 def test_units_without_total_and_bad_wall(bench):
     r = bench.shares(10.0, [{"train": 6.0, "evaluate": 1.0}])
     assert r["unit_other_s"] == 0.0 and r["outside_units_s"] == pytest.approx(3.0)
+    assert r["unit_max_s"] == 7.0 and "unit_max_s" not in bench.shares(1.0, [])
     with pytest.raises(ValueError):
         bench.shares(0.0, [])
