@@ -750,15 +750,12 @@ def _variant_name(variant: str | None) -> str:
     return name
 
 
-
 def _find_image(base: Path) -> Path | None:
     for suffix in IMAGE_SUFFIXES:
         path = base.with_name(base.name + suffix)
         if path.is_file():
             return path
     return None
-
-
 
 
 __all__ = ["ImageNetEEG", "EEGFile", "Fixations", "VARIANT_FILES", "SPLIT_FILES", "SFREQ", "LENGTH_RANGE", "CROP",

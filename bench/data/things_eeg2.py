@@ -306,12 +306,12 @@ class ThingsEEG2(BrainDataset):
         t_sel = pick_times(eeg.times, time_window, where=eeg.path)
         # The file's checksum: remembered by (path, size, mtime) when it was hashed before (planning hashes
         # it), else computed from the bytes as they are read (one pass) and remembered.
-        stat = eeg.path.stat()
         digest = cached_sha256(eeg.path, self.cache_dir)
         one_pass = digest is None and isinstance(eeg.data, LazyArray) and not eeg.data.fortran
+        stat = eeg.path.stat() if one_pass else None                  # the file as it is before the read
         hasher = hashlib.sha256() if one_pass else None
         signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average", hasher=hasher)
-        if hasher is not None:
+        if hasher is not None and stat is not None:
             digest = hasher.hexdigest()
             remember_sha256(eeg.path, stat, digest, self.cache_dir)
         elif digest is None:
@@ -331,10 +331,10 @@ class ThingsEEG2(BrainDataset):
     def checksum(self, subject: int, part: Part) -> str:
         """SHA-256 over the EEG file's bytes, the variant and the image row order (ids).
 
-        Equal to ``load(subject, part).checksum``; ``load`` hashes the file while reading it (one
-        pass), this reads it (or its cached digest under ``cache_dir``) without loading.
+        Equal to ``load(subject, part).checksum``; both use the file's remembered digest
+        (:mod:`bench.data.checksum`); without one ``load`` hashes the bytes as it reads them, this
+        reads the file without loading it.
         """
-
         path = self._data_file(subject, part)
         return self._checksum(part, path, file_sha256(path, self.cache_dir))
 
@@ -475,9 +475,6 @@ class ThingsEEG2(BrainDataset):
                 except DataError as exc:
                     problems.append(str(exc))
         return problems
-
-
-
 
 
 def _read_signals(eeg: EEGFile, ch_idx: list[int], t_sel: slice, *, average: bool, hasher=None) -> np.ndarray:

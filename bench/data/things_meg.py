@@ -399,7 +399,6 @@ def _pick_channels(epochs, channels: Sequence[str] | None, path: Path) -> list[i
     return [meg[i] for i in picked]
 
 
-
 def _read_rows(epochs, rows: np.ndarray, item_of_row: np.ndarray, n_items: int, ch_idx: list[int], t_sel: slice,
                n_t: int, path: Path, *, average: bool) -> np.ndarray:
     """float32 (n_items, channels, n_t): epochs ``rows`` (read in file order, in chunks) summed into their items."""
