@@ -7,8 +7,8 @@ invocation's wall time, from the records' own timings, into
 - training (``fit``: the training epochs and their validation passes; ``timings.train``),
 - the other unit phases (loading the data, image embeddings, the test evaluation),
 - the rest of each unit (``timings.total`` minus its phases) and everything outside the units:
-  start-up, imports, planning and unit keys (file checksums), writing the records to MLflow (the
-  learning-curve PNG included).
+  start-up, imports, planning and unit keys (file checksums), writing the records to MLflow, the
+  invocation's learning-curve figure.
 
 The non-training share = 1 - training / wall. Issue 15's target is < 10 % on an idle machine. Data
 and image embeddings come from the user's cache (``~/.cache/brainvis-bench``): the first run on a

@@ -52,8 +52,15 @@ def register(app: typer.Typer) -> None:
         from bench.preflight import preflight
         from bench.runner import evaluate
 
+        from bench.execution import available_cpus
+
         check_submission_refs(submissions, "evaluate")
         refs = [str(s) for s in submissions]
+        jobs = available_cpus() if jobs is None else jobs
+        if executor == "local" and jobs > 1 and not dry_run:
+            from bench.execution.executors import start_worker_server
+
+            start_worker_server()  # the workers' imports now, beside this process's checks
         settings = make_settings(tracking_uri, data_root, cache_dir, weights_dir, device)
         check = preflight(refs, tasks=task, subjects=subjects, seeds=seeds, settings=settings,
                           progress=not no_progress)
@@ -70,11 +77,9 @@ def register(app: typer.Typer) -> None:
         options = ({"address": ray_address, "num_cpus_per_unit": cpus_per_unit, "num_gpus_per_unit": gpus_per_unit,
                     "memory_per_unit_gb": memory_per_unit, "max_retries": unit_retries}
                    if executor == "ray" else {})
-        from bench.execution import available_cpus
-
         report = evaluate(refs, tasks=task, subjects=subjects, seeds=seeds,
                           settings=settings, executor=executor, executor_options=options,
-                          jobs=available_cpus() if jobs is None else jobs, progress=not no_progress, dry_run=False)
+                          jobs=jobs, progress=not no_progress, dry_run=False)
         typer.echo(report.summary())
         for r in report.failed:
             typer.secho(f"FAILED {r.submission} {r.task} {r.split} seed {r.seed}: {r.error}", fg=typer.colors.RED,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 
 class Strict(BaseModel):
@@ -92,6 +92,16 @@ class TaskSpec(Strict):
         if len(set(items)) != len(items):
             raise ValueError(f"duplicates in {items}")
         return value
+
+    @field_validator("scheme")
+    @classmethod
+    def _loso_needs_training_subjects(cls, scheme: str, info: ValidationInfo) -> str:
+        dataset = info.data.get("dataset")      # validated before scheme (field order)
+        if scheme == "leave-one-subject-out" and dataset is not None and len(dataset.subjects) < 2:
+            raise ValueError(f"leave-one-subject-out trains on the subjects other than the held-out one, so "
+                             f"dataset.subjects needs at least 2 (got {dataset.subjects}); list 2 or more, or "
+                             f"use scheme within-subject")
+        return scheme
 
 
 class ComponentSpec(Strict):

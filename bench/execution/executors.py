@@ -6,8 +6,11 @@ claims each unit in the store just before handing it out (:mod:`bench.records.cl
 executor holds only as many claims as it has units in flight. Records are yielded as units complete.
 
 - ``local``:   one after another in this process (the zero-dependency default for one job);
-- ``process``: ``jobs`` spawned processes, one torch thread each unless ``Settings.num_threads`` says
-  otherwise (``bench evaluate --jobs N``);
+- ``process``: ``jobs`` worker processes, one torch thread each unless ``Settings.num_threads`` says
+  otherwise (``bench evaluate --jobs N``). Workers fork from a *fork server* that imported what every
+  unit needs once (:mod:`bench.execution.worker_imports`; :func:`start_worker_server` starts it
+  early, so those imports overlap the driver's own start-up); where there is no fork server, they are
+  spawned;
 - ``ray``:     one Ray task per unit on a local or joined cluster (``--executor ray``).
 
 A unit that raises becomes a failed record inside ``execute_unit``; a unit whose worker dies (OOM,
@@ -32,6 +35,9 @@ Executor = Callable[["list[PlannedUnit] | Feed", Settings, bool], Iterator[Recor
 
 #: Environment every worker gets (no hub lookups at run time, as in the CLI).
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+#: What the fork server imports before it forks workers (see that module).
+WORKER_PRELOAD = ("bench.execution.worker_imports",)
 
 
 def as_feed(units: "list[PlannedUnit] | Feed") -> Feed:
@@ -60,16 +66,51 @@ def local_executor(units: "list[PlannedUnit] | Feed", settings: Settings, progre
 
 # ---- process pool ---------------------------------------------------------------------------------
 
-def _pool_init(threads: int) -> None:
-    for key, value in WORKER_ENV.items():
-        os.environ.setdefault(key, value)
-    try:  # Linux: a worker dies with its driver (kill -9 of `bench evaluate` leaves no orphan training on)
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, so kill -9 of `bench evaluate` leaves no
+    orphan training on. A worker's parent is the fork server (or, spawned, the driver); the fork server
+    calls this too (:mod:`bench.execution.worker_imports`), so the chain ends at the driver. The signal
+    follows the parent *thread* that started the process: the driver starts pools on its main thread."""
+    try:
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _start_method() -> str:
+    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``; never plain ``fork``
+    (the driver runs threads: heartbeat, MLflow)."""
+    import multiprocessing
+
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def start_worker_server() -> None:
+    """Start the fork server now, importing :data:`WORKER_PRELOAD` in the background.
+
+    Call it as early as possible when units will run in worker processes: the server's imports then
+    overlap the driver's start-up (its own imports, the store, planning). Idempotent; a no-op without
+    a fork server (spawn) or once the server runs (its preload list is fixed at its start).
+    """
+    if _start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    forkserver.set_forkserver_preload(list(WORKER_PRELOAD))
+    forkserver.ensure_running()
+
+
+def _pool_init(threads: int, environ: dict[str, str]) -> None:
+    # A forked worker inherits the fork server's environment, taken when the server started; a unit
+    # must see the driver's as it is now (as a spawned worker would).
+    os.environ.clear()
+    os.environ.update(environ)
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+    die_with_parent()
     import torch
 
     torch.set_num_threads(threads)
@@ -80,7 +121,7 @@ def _pool_unit(planned: PlannedUnit, settings: Settings) -> Record:
 
 
 def make_process_executor(jobs: int) -> Executor:
-    """Run up to ``jobs`` units at once, each in a spawned process with one torch thread (by default)."""
+    """Run up to ``jobs`` units at once, each in a worker process with one torch thread (by default)."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})", field="--jobs", fix="use 1 or more processes")
 
@@ -92,10 +133,12 @@ def make_process_executor(jobs: int) -> Executor:
         feed = as_feed(units)
         threads = settings.num_threads or 1
         unit_settings = settings.with_(num_threads=threads)
-        ctx = multiprocessing.get_context("spawn")
+        start_worker_server()
+        ctx = multiprocessing.get_context(_start_method())
 
         def new_pool() -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init, initargs=(threads,))
+            return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
+                                       initargs=(threads, dict(os.environ)))
 
         pool = new_pool()
         inflight: dict[Any, PlannedUnit] = {}
@@ -344,4 +387,4 @@ def get_executor(name: str, jobs: int = 1, **options) -> Executor:
 
 
 __all__ = ["Executor", "Feed", "as_feed", "available_cpus", "explain_join_failure", "get_executor",
-           "local_executor", "make_process_executor", "make_ray_executor"]
+           "local_executor", "make_process_executor", "make_ray_executor", "start_worker_server"]

@@ -4,9 +4,14 @@ Each unit run carries
   tags      bench.key, bench.task, bench.submission, bench.split, bench.subject, bench.seed,
             bench.status (finished|failed), bench.harness_version, mlflow.parentRunId
   params    the resolved task and submission specs, flattened (``task.dataset.name`` ...), and provenance
-  metrics   final test metrics; per-epoch curves as stepped metrics (``curve/val_loss`` ...)
+  metrics   final test metrics; per-epoch curves as stepped metrics (``curve/val_loss`` ...) and the
+            ``chosen_epoch`` (selected on validation)
   artifacts record.json (the whole :class:`Record`, authoritative for statistics), task.yaml,
-            submission.yaml, per_item.csv, learning_curve.png
+            submission.yaml, per_item.csv
+
+No figures are drawn here: the MLflow UI charts the stepped ``curve/...`` metrics itself, and the
+leaderboard pages draw every entry's learning curves from the records (drawn lazily, off the units'
+critical path).
 
 Works with a local SQLite file (the default), a PostgreSQL database (psycopg 3) or ``http(s)://`` of an
 ``mlflow server`` (the recommended lab setup: ``--artifacts-destination`` proxies the artifacts, so
@@ -326,6 +331,8 @@ class RecordStore:
             now = int(time.time() * 1000)
             metrics = [Metric(k.replace("@", "_at_"), float(v), now, 0) for k, v in record.metrics.items()
                        if v is not None]
+            if record.chosen_epoch:   # beside the curve charts: the epoch validation chose
+                metrics.append(Metric("chosen_epoch", float(record.chosen_epoch), now, 0))
             for name, series in record.curves.items():
                 logged = {m.step for m in _retry(self.client.get_metric_history, run_id, f"curve/{name}")}
                 metrics += [Metric(f"curve/{name}", float(v), now, step) for step, v in enumerate(series, 1)
@@ -340,8 +347,6 @@ class RecordStore:
             self.client.log_text(run_id, yaml.safe_dump(record.task_spec, sort_keys=False), "task.yaml")
             self.client.log_text(run_id, yaml.safe_dump(record.submission_spec, sort_keys=False),
                                  "submission.yaml")
-            if record.curves:
-                self.client.log_figure(run_id, _curve_figure(record), "learning_curve.png")
             if record.error:
                 _retry(self.client.set_tag, run_id, "bench.error", record.error[:5000])
             _retry(self.client.set_tag, run_id, "bench.status", record.status)
@@ -580,28 +585,3 @@ def _per_item_csv(per_item: dict[str, list]) -> str:
     buf = io.StringIO()
     pd.DataFrame(per_item).to_csv(buf, index=False)
     return buf.getvalue()
-
-
-def _curve_figure(record: Record):
-    # A bare Figure (no pyplot: no global figure registry, no GUI backend), a fixed layout instead of
-    # tight_layout and fixed legend places: about half the drawing cost (ci/bench_evaluate.py).
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.2), dpi=80)
-    axes = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.16, top=0.84, wspace=0.18)
-    for name in ("train_loss", "val_loss"):
-        if name in record.curves:
-            axes[0].plot(range(1, len(record.curves[name]) + 1), record.curves[name], label=name)
-    for name in ("val_top1",):
-        if name in record.curves:
-            axes[1].plot(range(1, len(record.curves[name]) + 1), record.curves[name], label=name)
-    for ax in axes:
-        if record.chosen_epoch:
-            ax.axvline(record.chosen_epoch, color="grey", ls="--", lw=1, label="chosen (validation)")
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=8, loc="upper right")
-    axes[0].set_title("loss")
-    axes[1].set_title("validation top-1")
-    fig.suptitle(f"{record.submission} · {record.task} · {record.split} · seed {record.seed}", fontsize=9)
-    return fig

@@ -105,6 +105,17 @@ def test_extends_cycle_and_unknown_parent(tmp_path):
     assert "extends" in str(err.value) and "demo" in str(err.value)  # lists known submissions
 
 
+def test_leave_one_subject_out_needs_a_training_subject(tmp_path):
+    """One subject under LOSO leaves nothing to train on: refused when the file loads, not mid-unit."""
+    one = write(tmp_path / "t.yaml", f"extends: {ROOT / 'tasks' / 'things-eeg2-cross-subject-demo.yaml'}\n"
+                                     "name: loso-one\ndataset: {subjects: [2]}\n")
+    with pytest.raises(ConfigError, match=r"dataset.subjects needs at least 2 \(got \[2\]\)") as err:
+        load_task(one)
+    assert err.value.field == "scheme" and "t.yaml" in str(err.value)
+    two = write(tmp_path / "t2.yaml", one.read_text().replace("[2]", "[2, 3]"))
+    assert load_task(two).spec.dataset.subjects == [2, 3]
+
+
 def test_simulated_subjects_must_exist(tmp_path):
     bad = write(tmp_path / "t.yaml", "extends: things-eeg2-retrieval-200-demo\nname: t\ndataset: {subjects: [1, 5]}\n")
     with pytest.raises(ConfigError, match="n_subjects"):

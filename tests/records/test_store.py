@@ -36,8 +36,9 @@ def test_round_trip_and_run_contents(store, tmp_path):
     assert run.data.metrics["top1"] == pytest.approx(recs[0].metrics["top1"])
     history = store.client.get_metric_history(run.info.run_id, "curve/val_loss")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == recs[0].curves["val_loss"]
+    assert run.data.metrics["chosen_epoch"] == recs[0].chosen_epoch == 2
     artifacts = {a.path for a in store.client.list_artifacts(run.info.run_id)}
-    assert {"record.json", "per_item.csv", "task.yaml", "submission.yaml", "learning_curve.png"} <= artifacts
+    assert {"record.json", "per_item.csv", "task.yaml", "submission.yaml"} <= artifacts
 
 
 def test_failed_records_do_not_count_as_finished(store):

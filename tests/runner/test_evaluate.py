@@ -37,7 +37,7 @@ def test_demo_unit_records_in_mlflow(tmp_path, settings):
     assert run.data.params["submission.encoder.name"] == "nice"
     assert "curve/val_loss" in run.data.metrics and "top1" in run.data.metrics
     artifacts = {a.path for a in store.client.list_artifacts(record.run_id)}
-    assert {"record.json", "per_item.csv", "task.yaml", "submission.yaml", "learning_curve.png"} <= artifacts
+    assert {"record.json", "per_item.csv", "task.yaml", "submission.yaml"} <= artifacts
 
     again = evaluate([str(sub)], settings=settings, progress=False)
     assert len(again.skipped) == 1 and not again.records  # resume: nothing redone

@@ -82,10 +82,14 @@ def test_study_validation_only_pruning_two_workers_resume_and_best_yaml(tmp_path
     out = tmp_path / "tuned" / "tiny_tuned.yaml"
     kw = dict(storage=storage, settings=settings, seed=0, out=out)
 
-    # 1) in this process, with every test-split reader patched to fail
+    # 1) in this process, with every test-split reader patched to fail. The sampler seed derives from
+    # the worker's host:pid, so a fixed identity fixes the sampled learning rates: for this one the
+    # baseline's 1e-3, then 1e-7, 1e-3, 1e-7; the median pruner must stop a 1e-7 trial. (With the real
+    # pid, 1 run in 8 samples no 1e-7 at all and nothing is pruned.)
     calls: list = []
     with monkeypatch.context() as m:
         _guard_test_split(m, calls)
+        m.setattr("bench.tuning.study._worker_identity", lambda: "test-host:3")
         first = tune(plan.submission, plan.task, space, trials=4, **kw)
     assert calls == []
     assert (first.n_trials, first.n_new, first.n_failed) == (4, 4, 0), first.trial_errors
