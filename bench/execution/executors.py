@@ -116,6 +116,19 @@ def _pool_init(threads: int, environ: dict[str, str]) -> None:
     torch.set_num_threads(threads)
 
 
+def worker_pool(max_workers: int, threads: int):
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` of up to ``max_workers`` worker processes:
+    forked from the preloaded fork server (spawned where there is none), each with the driver's
+    environment as it is now, ``threads`` torch threads, and dying with the driver. The pool of
+    ``bench evaluate --jobs N`` and of ``bench tune --n-jobs N``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    start_worker_server()
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context(_start_method()),
+                               initializer=_pool_init, initargs=(threads, dict(os.environ)))
+
+
 def _pool_unit(planned: PlannedUnit, settings: Settings) -> Record:
     return execute_unit(planned, settings, progress=False)
 
@@ -126,21 +139,13 @@ def make_process_executor(jobs: int) -> Executor:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})", field="--jobs", fix="use 1 or more processes")
 
     def process_executor(units, settings: Settings, progress: bool) -> Iterator[Record]:
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
         feed = as_feed(units)
         threads = settings.num_threads or 1
         unit_settings = settings.with_(num_threads=threads)
-        start_worker_server()
-        ctx = multiprocessing.get_context(_start_method())
-
-        def new_pool() -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                       initargs=(threads, dict(os.environ)))
-
-        pool = new_pool()
+        pool = worker_pool(jobs, threads)
         inflight: dict[Any, PlannedUnit] = {}
         exhausted = False
         try:
@@ -172,7 +177,7 @@ def make_process_executor(jobs: int) -> Executor:
                             yield failed_record(planned, settings, f"worker process died: {exc}")
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = new_pool()
+                    pool = worker_pool(jobs, threads)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -387,4 +392,4 @@ def get_executor(name: str, jobs: int = 1, **options) -> Executor:
 
 
 __all__ = ["Executor", "Feed", "as_feed", "available_cpus", "explain_join_failure", "get_executor",
-           "local_executor", "make_process_executor", "make_ray_executor", "start_worker_server"]
+           "local_executor", "make_process_executor", "make_ray_executor", "start_worker_server", "worker_pool"]

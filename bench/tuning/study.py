@@ -17,8 +17,9 @@
   ``optuna.storages.RDBStorage``, or ``journal:PATH`` for Optuna's journal file. Studies are created
   with ``load_if_exists``: running the same command again adds trials to the same study. A resumed
   study must use the same submission, task, space, subject, seed and metric (checked).
-- **Concurrency:** ``n_jobs`` worker *processes* (spawned; torch threads split between them) run
-  ``study.optimize`` on the same storage; several ``bench tune`` commands on one storage also work.
+- **Concurrency:** ``n_jobs`` worker *processes* (the pool of ``bench evaluate --jobs``; torch
+  threads split between them) run ``study.optimize`` on the same storage; several ``bench tune``
+  commands on one storage also work.
 - **MLflow:** one parent run per study (experiment ``brainvis-bench-tuning``, tag ``bench.study``;
   a resumed study reuses it), one child run per trial (params, per-epoch validation metrics, the
   trial's state), and on the parent: Optuna's plots, the trials table and the best-trial YAML.
@@ -325,7 +326,7 @@ def json_text(value: Any) -> str:
 
 
 def run_worker(config: StudyConfig, n_trials: int, sampler_seed: int, num_threads: int | None) -> dict[str, Any]:
-    """Run ``n_trials`` trials of the study in this process (a spawned worker, or the caller for ``n_jobs=1``)."""
+    """Run ``n_trials`` trials of the study in this process (a worker, or the caller for ``n_jobs=1``)."""
     import optuna
 
     if num_threads:
@@ -571,15 +572,14 @@ def _derived_seed(seed: int, n_before: int, worker: int, identity: str = "") -> 
 
 
 def _run_processes(config: StudyConfig, shares: list[int], seeds: list[int], num_threads: int | None) -> list[str]:
-    """Run the shares in spawned processes (torch trains poorly on threads); returns worker errors."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Run the shares in worker processes (torch trains poorly on threads): the pool of ``bench evaluate
+    --jobs``, forked from the preloaded fork server and dying with this process; returns worker errors."""
+    from bench.execution.executors import worker_pool
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = num_threads or max(1, cores // len(shares))
     errors: list[str] = []
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(shares), mp_context=ctx) as pool:
+    with worker_pool(len(shares), threads) as pool:
         futures = [pool.submit(_worker_entry, config, n, s, threads) for n, s in zip(shares, seeds)]
         for i, fut in enumerate(futures):
             try:

@@ -36,3 +36,16 @@ def test_units_without_total_and_bad_wall(bench):
     assert r["unit_max_s"] == 7.0 and "unit_max_s" not in bench.shares(1.0, [])
     with pytest.raises(ValueError):
         bench.shares(0.0, [])
+
+
+def test_projected_share_extrapolates_the_marginal_unit_cost(bench):
+    # the slowest unit (12 s) pays the one-off costs; the others: 4 s each, 3 s of it training
+    units = [{"train": 5.0, "total": 12.0}, {"train": 3.0, "total": 4.0}, {"train": 3.0, "total": 4.0}]
+    wall = 23.0                                    # 3 s outside the units: 1 s per unit
+    r = bench.projected_share(wall, units, 50)
+    assert r["per_unit_train_s"] == 3.0 and r["per_unit_non_training_s"] == pytest.approx(2.0)
+    assert r["fixed_s"] == pytest.approx((23.0 - 11.0) - 3 * 2.0)   # non-training 12 s, 6 s of it marginal
+    assert r["projected_share"] == pytest.approx((12.0 + 47 * 2.0) / (23.0 + 47 * 5.0))
+    # at the plan's own size it gives back the measured share
+    assert bench.projected_share(wall, units, 3)["projected_share"] == pytest.approx(12.0 / 23.0)
+    assert bench.projected_share(wall, units[:1], 50) == {}
