@@ -76,18 +76,32 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
-def test_killing_the_driver_leaves_no_worker_training(tmp_path, tiny_cache, tracking_uri):
-    """kill -9 of `bench evaluate --jobs 2`: the fork server and its workers go with it."""
+@pytest.mark.parametrize("command", ["evaluate", "tune"])
+def test_killing_the_driver_leaves_no_worker_training(command, tmp_path, tiny_cache, tracking_uri):
+    """kill -9 of `bench evaluate --jobs 2` / `bench tune --n-jobs 2`: the fork server and its workers
+    go with it (the same pool)."""
+    import yaml
+
     plan = write_tiny_plan(tmp_path / "specs", tiny_cache, seeds=(0, 1), epochs=400)
+    sub = yaml.safe_load(plan.submission.read_text())
+    sub["recipe"]["early_stopping_patience"] = None          # units and trials train until killed
+    plan.submission.write_text(yaml.safe_dump(sub, sort_keys=False))
     env = {**os.environ, "BENCH_TRACKING_URI": tracking_uri, "BENCH_CACHE_DIR": str(tiny_cache),
            "BENCH_DEVICE": "cpu"}
-    driver = subprocess.Popen([sys.executable, "-m", "bench", "evaluate", str(plan.submission), "--task",
-                               str(plan.task), "--no-progress", "--jobs", "2"], cwd=ROOT, env=env,
+    args = ["evaluate", str(plan.submission), "--task", str(plan.task), "--no-progress", "--jobs", "2"]
+    if command == "tune":
+        space = tmp_path / "space.yaml"
+        space.write_text(yaml.safe_dump({"pruner": {"name": "none"}, "params": {
+            "recipe.optimizer.weight_decay": {"type": "float", "low": 0.0, "high": 0.1}}}))
+        args = ["tune", str(plan.submission), "--task", str(plan.task), "--space", str(space), "--trials", "4",
+                "--n-jobs", "2", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--out",
+                str(tmp_path / "best.yaml")]
+    driver = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, workers = time.time() + 240, set()
         while time.time() < deadline and driver.poll() is None:
-            # the server, its workers (and the resource tracker): at least 3 descendants
+            # the server, its 2 workers and the resource tracker
             workers = _descendants(driver.pid)
             if len(workers) >= 4:
                 break
