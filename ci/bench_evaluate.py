@@ -7,8 +7,7 @@ invocation's wall time, from the records' own timings, into
 - training (``fit``: the training epochs and their validation passes; ``timings.train``),
 - the other unit phases (loading the data, image embeddings, the test evaluation),
 - the rest of each unit (``timings.total`` minus its phases) and everything outside the units:
-  start-up, imports, planning and unit keys (file checksums), writing the records to MLflow, the
-  invocation's learning-curve figure.
+  start-up, imports, planning and unit keys (file checksums), writing the records to MLflow.
 
 The non-training share = 1 - training / wall. Issue 15's target is < 10 % on an idle machine. It is
 also extrapolated to the 50 units of the full protocol (:func:`projected_share`). Data
@@ -42,6 +41,11 @@ PHASES = ("load_train", "embed_train_images", "train", "evaluate")
 PROTOCOL_UNITS = 50      # THINGS-EEG2 retrieval: 10 subjects x 5 seeds
 
 
+def _unit_total(timings: dict[str, float]) -> float:
+    """A unit's ``total`` (its phases' sum where the record has none)."""
+    return timings.get("total", sum(timings.get(p, 0.0) for p in PHASES))
+
+
 def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, float]:
     """Seconds and shares of ``wall_s`` per phase, summed over sequential units' ``timings``.
 
@@ -55,7 +59,7 @@ def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, flo
     out: dict[str, float] = {"wall_s": wall_s, "units": float(len(unit_timings))}
     for phase in PHASES:
         out[f"{phase}_s"] = sum(t.get(phase, 0.0) for t in unit_timings)
-    per_unit = sorted(t.get("total", sum(t.get(p, 0.0) for p in PHASES)) for t in unit_timings)
+    per_unit = sorted(_unit_total(t) for t in unit_timings)
     totals = sum(per_unit)
     if per_unit:      # the slowest unit carries what each process pays once (imports, first calls)
         out["unit_min_s"], out["unit_median_s"], out["unit_max_s"] = (
@@ -79,7 +83,7 @@ def projected_share(wall_s: float, unit_timings: list[dict[str, float]], n_units
     """
     if len(unit_timings) < 2:
         return {}
-    totals = [t.get("total", sum(t.get(p, 0.0) for p in PHASES)) for t in unit_timings]
+    totals = [_unit_total(t) for t in unit_timings]
     slowest = max(range(len(totals)), key=totals.__getitem__)
     rest = [(totals[i], t.get("train", 0.0)) for i, t in enumerate(unit_timings) if i != slowest]
     per_train = float(statistics.median(train for _, train in rest))

@@ -49,10 +49,9 @@ def register(app: typer.Typer) -> None:
         first; each problem is printed once and nothing runs until all are fixed.
         """
         from bench.cli.common import check_submission_refs
+        from bench.execution import available_cpus
         from bench.preflight import preflight
         from bench.runner import evaluate
-
-        from bench.execution import available_cpus
 
         check_submission_refs(submissions, "evaluate")
         refs = [str(s) for s in submissions]

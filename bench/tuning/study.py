@@ -342,8 +342,8 @@ def run_worker(config: StudyConfig, n_trials: int, sampler_seed: int, num_thread
 
 
 def _worker_entry(config: StudyConfig, n_trials: int, sampler_seed: int, num_threads: int | None) -> dict[str, Any]:
-    """Process-pool entry: never let an exception (or an unpicklable one) kill the pool silently."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Process-pool entry (the pool's initialiser set the worker's environment, HF_HUB_OFFLINE
+    included): never let an exception (or an unpicklable one) kill the pool silently."""
     try:
         return run_worker(config, n_trials, sampler_seed, num_threads)
     except BaseException as exc:  # noqa: BLE001 - reported to the driver

@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bench.execution.executors import _pool_init, _start_method, start_worker_server
+from bench.execution.executors import _start_method, start_worker_server, worker_pool
 from tests.tuning.tiny import ROOT, write_tiny_plan
 
 pytestmark = pytest.mark.skipif(_start_method() != "forkserver", reason="this platform has no fork server")
@@ -33,10 +32,7 @@ def test_workers_fork_from_the_preloaded_server_with_the_drivers_environment(mon
     start_worker_server()
     monkeypatch.setenv("BENCH_TEST_PROBE", "set after the server started")   # the server never saw it
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_pool_init, initargs=(1, dict(os.environ))) as pool:
+    with worker_pool(2, threads=1) as pool:
         seen = [f.result(timeout=120) for f in [pool.submit(_probe) for _ in range(2)]]
     for s in seen:
         assert s["env"] == "set after the server started"

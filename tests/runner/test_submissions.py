@@ -34,7 +34,8 @@ def _demo_variant(tmp: Path, path: Path, size: str | None = "micro") -> tuple[Pa
     demo = ROOT / "tasks" / f"{task.name}-demo.yaml"
     assert demo.is_file(), f"no simulated demo variant for task {task.name}"
     demo_spec = load_task(demo).spec
-    subjects = demo_spec.dataset.subjects[:2 if demo_spec.scheme == "leave-one-subject-out" else 1]
+    loso = demo_spec.scheme == "leave-one-subject-out"
+    subjects = demo_spec.dataset.subjects[:2 if loso else 1]
     sim = f", simulation: {{size: {size}}}" if size and demo_spec.dataset.name == "things-eeg2" else ""
     task_file = tmp / f"{path.stem}-task.yaml"
     task_file.write_text(f"extends: {demo}\nname: {path.stem}-e2e\ndataset: {{subjects: {subjects}{sim}}}\n"
@@ -42,7 +43,7 @@ def _demo_variant(tmp: Path, path: Path, size: str | None = "micro") -> tuple[Pa
     sub_file = tmp / f"{path.stem}.yaml"
     sub_file.write_text(f"extends: {path}\nname: {path.stem}\ntasks: [{task_file}]\n"
                         f"recipe: {{epochs: 1, early_stopping_patience: null}}\n")
-    return task_file, sub_file, (subjects[:1] if demo_spec.scheme == "leave-one-subject-out" else None)
+    return task_file, sub_file, (subjects[:1] if loso else None)
 
 
 @pytest.mark.parametrize("path", [p for p in SUBMISSIONS if _needs_weights(p)],
