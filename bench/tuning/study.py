@@ -671,7 +671,7 @@ def _log_study_artifacts(store, run_id: str, study, seed: int) -> list[str]:
         plots.append(("optimization_history.png", lambda: ovm.plot_optimization_history(study)))
     if any(t.intermediate_values for t in study.trials):
         plots.append(("intermediate_values.png", lambda: ovm.plot_intermediate_values(study)))
-    if len(complete) >= 2:
+    if importances_computable(complete):
         plots.append(("param_importances.png", lambda: ovm.plot_param_importances(
             study, evaluator=_importance_evaluator(seed))))
     for name, make in plots:
@@ -695,6 +695,13 @@ def _log_study_artifacts(store, run_id: str, study, seed: int) -> list[str]:
     except Exception as exc:
         warnings.warn(f"could not write the trials table: {exc}", stacklevel=2)
     return written
+
+
+def importances_computable(complete: list) -> bool:
+    """Importances explain the variance of the objective over finished trials: they need two finished
+    trials whose objective differs and whose parameters differ (pruned trials carry no objective)."""
+    return (len({t.value for t in complete}) >= 2
+            and len({tuple(sorted(t.params.items())) for t in complete}) >= 2)
 
 
 def _importance_evaluator(seed: int):

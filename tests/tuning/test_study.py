@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bench.errors import ConfigError
-from bench.tuning.study import TUNING_EXPERIMENT, open_storage, redact
+from bench.tuning.study import TUNING_EXPERIMENT, importances_computable, open_storage, redact
 from tests.tuning.tiny import write_tiny_plan
 
 # lr 1e-7 barely moves the weights: such a trial is worse than the median of finished trials after
@@ -139,9 +139,14 @@ def test_study_validation_only_pruning_two_workers_resume_and_best_yaml(tmp_path
     assert "objective" in done.data.metrics and "chosen_epoch" in done.data.metrics
     cut = next(c for c in children if c.data.tags["optuna.state"] == "PRUNED")
     assert "pruned at epoch" in cut.data.tags["bench.note"]
+    # importances need two finished trials that differ; which trials the median pruner lets finish in
+    # the two-worker half depends on the workers' pids (the sampler seeds), so the figure is expected
+    # exactly when the study allows it (tests/tuning/test_study_artifacts.py pins both cases)
     artifacts = {a.path for a in client.list_artifacts(first.parent_run_id, "optuna")}
-    assert {"optuna/optimization_history.png", "optuna/param_importances.png", "optuna/intermediate_values.png",
-            "optuna/trials.csv"} <= artifacts
+    expected = {"optuna/optimization_history.png", "optuna/intermediate_values.png", "optuna/trials.csv"}
+    if importances_computable([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]):
+        expected.add("optuna/param_importances.png")
+    assert artifacts == expected
     assert [a.path for a in client.list_artifacts(first.parent_run_id, "best")] == ["best/tiny_tuned.yaml"]
 
     # the best trial, as a submission that extends the original with only the tuned values
