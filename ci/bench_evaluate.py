@@ -4,12 +4,16 @@ Runs the demo plan (``bench evaluate submissions/demo.yaml``, one unit at a time
 store in a temporary directory -- or reads an existing store with ``--store`` -- and splits the
 invocation's wall time, from the records' own timings, into
 
-- training (``fit``: the training epochs and their validation passes; ``timings.train``),
+- training: the training epochs and their validation passes (the sum of the record's per-epoch
+  ``epoch_seconds`` curve, ``epochs`` below),
+- the rest of the training phase (``timings.train`` minus the epochs): building the training sets,
+  the model and the optimizer (its first step imports dynamo), logging each epoch to MLflow,
+  choosing the checkpoint,
 - the other unit phases (loading the data, image embeddings, the test evaluation),
 - the rest of each unit (``timings.total`` minus its phases) and everything outside the units:
   start-up, imports, planning and unit keys (file checksums), writing the records to MLflow.
 
-The non-training share = 1 - training / wall. Issue 15's target is < 10 % on an idle machine. It is
+The non-training share = 1 - epochs / wall. Issue 15's target is < 10 % on an idle machine. It is
 also extrapolated to the 50 units of the full protocol (:func:`projected_share`). Data
 and image embeddings come from the user's cache (``~/.cache/brainvis-bench``): the first run on a
 fresh machine also simulates the data and embeds the images, so run it twice and read the second.
@@ -46,11 +50,18 @@ def _unit_total(timings: dict[str, float]) -> float:
     return timings.get("total", sum(timings.get(p, 0.0) for p in PHASES))
 
 
+def _epochs(timings: dict[str, float]) -> float:
+    """A unit's time in training epochs (``epochs``; the whole ``train`` phase where it has no curve)."""
+    return timings.get("epochs", timings.get("train", 0.0))
+
+
 def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, float]:
     """Seconds and shares of ``wall_s`` per phase, summed over sequential units' ``timings``.
 
-    Keys: ``wall_s``, ``<phase>_s`` for each phase, ``unit_other_s`` (inside units, outside the phases),
-    ``outside_units_s`` (wall minus the units' totals), ``non_training_s`` and every ``*_share``; with
+    Keys: ``wall_s``, ``<phase>_s`` for each phase, ``epochs_s`` (training epochs: the part of
+    ``train`` that counts as training) and ``train_setup_s`` (the rest of ``train``), ``unit_other_s``
+    (inside units, outside the phases), ``outside_units_s`` (wall minus the units' totals),
+    ``non_training_s`` (wall minus the epochs) and every ``*_share``; with
     units, ``unit_min_s``/``unit_median_s``/``unit_max_s`` (the slowest unit of a sequential run is
     the one that pays the process's one-off costs: imports, first calls).
     """
@@ -64,10 +75,13 @@ def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, flo
     if per_unit:      # the slowest unit carries what each process pays once (imports, first calls)
         out["unit_min_s"], out["unit_median_s"], out["unit_max_s"] = (
             per_unit[0], float(statistics.median(per_unit)), per_unit[-1])
+    out["epochs_s"] = sum(_epochs(t) for t in unit_timings)
+    out["train_setup_s"] = out["train_s"] - out["epochs_s"]
     out["unit_other_s"] = totals - sum(out[f"{p}_s"] for p in PHASES)
     out["outside_units_s"] = wall_s - totals
-    out["non_training_s"] = wall_s - out["train_s"]
-    for name in [*(f"{p}_s" for p in PHASES), "unit_other_s", "outside_units_s", "non_training_s"]:
+    out["non_training_s"] = wall_s - out["epochs_s"]
+    for name in [*(f"{p}_s" for p in PHASES), "epochs_s", "train_setup_s", "unit_other_s", "outside_units_s",
+                 "non_training_s"]:
         out[name.removesuffix("_s") + "_share"] = out[name] / wall_s
     return out
 
@@ -76,7 +90,7 @@ def projected_share(wall_s: float, unit_timings: list[dict[str, float]], n_units
     """The non-training share extrapolated to a plan of ``n_units`` units like these (an estimate).
 
     Each unit added beyond the measured ones costs the median over the units but the slowest (which
-    pays the process's one-off costs) of ``train`` and of ``total - train``, plus the time outside
+    pays the process's one-off costs) of its training epochs and of the rest of it, plus the time outside
     units spread over the units (an overestimate: it holds the invocation's own start and end too).
     At ``n_units`` = the measured count this is the measured share. ``fixed_s``: the non-training
     time the marginal costs do not explain (imports, first calls). Empty with fewer than 2 units.
@@ -85,12 +99,12 @@ def projected_share(wall_s: float, unit_timings: list[dict[str, float]], n_units
         return {}
     totals = [_unit_total(t) for t in unit_timings]
     slowest = max(range(len(totals)), key=totals.__getitem__)
-    rest = [(totals[i], t.get("train", 0.0)) for i, t in enumerate(unit_timings) if i != slowest]
+    rest = [(totals[i], _epochs(t)) for i, t in enumerate(unit_timings) if i != slowest]
     per_train = float(statistics.median(train for _, train in rest))
     per_other = float(statistics.median(total - train for total, train in rest))
     per_write = (wall_s - sum(totals)) / len(unit_timings)
     marginal = per_other + per_write
-    non_training = wall_s - sum(t.get("train", 0.0) for t in unit_timings)
+    non_training = wall_s - sum(_epochs(t) for t in unit_timings)
     more = n_units - len(unit_timings)
     share = (non_training + more * marginal) / (wall_s + more * (marginal + per_train))
     fixed = non_training - len(unit_timings) * marginal
@@ -99,7 +113,9 @@ def projected_share(wall_s: float, unit_timings: list[dict[str, float]], n_units
 
 
 def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dict[str, float]], str]:
-    """(invocation wall seconds, its units' timings, its run id) of the latest (or given) invocation."""
+    """(invocation wall seconds, its units' timings, its run id) of the latest (or given) invocation.
+
+    Each unit's timings gain ``epochs``: the sum of its per-epoch ``epoch_seconds`` curve."""
     from bench.records.mlflow_store import RecordStore
 
     store = RecordStore(uri, create=False)
@@ -114,7 +130,13 @@ def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dic
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     records = [r for r in store.records(include_failed=True) if r.run_id in children]
     wall = (parent.info.end_time - parent.info.start_time) / 1000.0
-    return wall, [dict(r.timings) for r in records], parent.info.run_id
+    timings = []
+    for r in records:
+        t = dict(r.timings)
+        if r.curves.get("epoch_seconds"):
+            t["epochs"] = float(sum(r.curves["epoch_seconds"]))
+        timings.append(t)
+    return wall, timings, parent.info.run_id
 
 
 def run_demo(submission: str, workdir: Path, extra: list[str], jobs: int = 1, threads: int | None = None) -> float:
@@ -140,8 +162,9 @@ def run_demo(submission: str, workdir: Path, extra: list[str], jobs: int = 1, th
 def report(result: dict[str, float], process_wall: float | None = None) -> None:
     print(f"units: {int(result['units'])}; invocation wall {result['wall_s']:.1f} s (MLflow parent run)"
           + (f"; process wall {process_wall:.1f} s (with interpreter start-up and imports)" if process_wall else ""))
-    rows = [("training (fit)", "train"), ("data loading", "load_train"), ("image embeddings", "embed_train_images"),
-            ("test evaluation", "evaluate"), ("rest of units", "unit_other"), ("outside units", "outside_units")]
+    rows = [("training epochs", "epochs"), ("training set-up", "train_setup"), ("data loading", "load_train"),
+            ("image embeddings", "embed_train_images"), ("test evaluation", "evaluate"),
+            ("rest of units", "unit_other"), ("outside units", "outside_units")]
     for label, key in rows:
         print(f"  {label:18s} {result[key + '_s']:8.1f} s  {100 * result[key + '_share']:5.1f} %")
     if "unit_max_s" in result:
@@ -149,7 +172,7 @@ def report(result: dict[str, float], process_wall: float | None = None) -> None:
               f"{result['unit_median_s']:.1f} s; the slowest pays the process's imports and first calls)")
     print(f"non-training share: {100 * result['non_training_share']:.1f} % of the invocation (target < 10 % idle)")
     if process_wall:
-        print(f"non-training share of the whole process: {100 * (1 - result['train_s'] / process_wall):.1f} %")
+        print(f"non-training share of the whole process: {100 * (1 - result['epochs_s'] / process_wall):.1f} %")
     if "projected_share" in result:
         print(f"per further unit: {result['per_unit_non_training_s']:.2f} s outside training, "
               f"{result['per_unit_train_s']:.2f} s training; one-off {result['fixed_s']:.1f} s; extrapolated to "

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
                    if executor == "ray" else {})
         report = evaluate(refs, tasks=task, subjects=subjects, seeds=seeds,
                           settings=settings, executor=executor, executor_options=options,
-                          jobs=jobs, progress=not no_progress, dry_run=False)
+                          jobs=jobs, progress=not no_progress, dry_run=False, planned=check.planned)
         typer.echo(report.summary())
         for r in report.failed:
             typer.secho(f"FAILED {r.submission} {r.task} {r.split} seed {r.seed}: {r.error}", fg=typer.colors.RED,

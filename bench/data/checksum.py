@@ -74,8 +74,13 @@ def _connect(cache_dir: Path) -> sqlite3.Connection:
 
 
 def _load_index(cache_dir: Path) -> None:
+    """Load ``cache_dir``'s on-disk index into the memo once per process (call with _LOCK held)."""
+    given = str(cache_dir)
+    if given in _LOADED:   # as given: no path resolution on the per-file path
+        return
     key = str(Path(cache_dir).resolve())
     if key in _LOADED:
+        _LOADED.add(given)
         return
     try:
         with contextlib.closing(_connect(cache_dir)) as con, con:
@@ -84,7 +89,7 @@ def _load_index(cache_dir: Path) -> None:
         rows = []
     for path, size, mtime_ns, sha in rows:
         _MEMO.setdefault(path, (size, mtime_ns, sha))
-    _LOADED.add(key)
+    _LOADED.update((key, given))
 
 
 def _store(cache_dir: Path, path: str, size: int, mtime_ns: int, sha: str) -> None:
@@ -140,9 +145,12 @@ def cached_sha256(path: Path, cache_dir: Path | None = None) -> str | None:
     digest it computed to :func:`remember_sha256`. Under re-hash mode a file counts as cached only
     once it was re-hashed in this process.
     """
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = str(path)
+    return _cached(os.path.realpath(path), cache_dir)
+
+
+def _cached(key: str, cache_dir: Path | None) -> str | None:
+    """:func:`cached_sha256` for an already resolved path."""
+    stat = os.stat(key)
     rehash = rehash_enabled()
     with _LOCK:
         if cache_dir is not None and not rehash:
@@ -168,9 +176,10 @@ def remember_sha256(path: Path, stat: os.stat_result, digest: str, cache_dir: Pa
 
 def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
     """SHA-256 hex digest of ``path``'s bytes, memoised on (path, size, mtime_ns) in memory and in ``cache_dir``."""
-    path = Path(path).resolve()
-    value = cached_sha256(path, cache_dir)
+    key = os.path.realpath(path)
+    value = _cached(key, cache_dir)
     if value is None:
+        path = Path(key)
         stat = path.stat()
         value = _hash_bytes(path)
         remember_sha256(path, stat, value, cache_dir)

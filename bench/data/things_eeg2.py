@@ -48,7 +48,7 @@ from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
-from bench.data import DATASETS
+from bench.data import DATASETS, last_read
 from bench.data.base import BrainData, BrainDataset, ImageSet, Part, Repetitions
 from bench.data.checksum import cached_sha256, file_sha256, remember_sha256
 from bench.data.selection import pick_channels, pick_times
@@ -304,18 +304,16 @@ class ThingsEEG2(BrainDataset):
                                 f"({n_img} rows expected; published: {PUBLISHED_SHAPES[part][0]})")
         ch_idx = pick_channels(eeg.ch_names, channels, where=eeg.path)
         t_sel = pick_times(eeg.times, time_window, where=eeg.path)
-        # The file's checksum: remembered by (path, size, mtime) when it was hashed before (planning hashes
-        # it), else computed from the bytes as they are read (one pass) and remembered.
-        digest = cached_sha256(eeg.path, self.cache_dir)
-        one_pass = digest is None and isinstance(eeg.data, LazyArray) and not eeg.data.fortran
-        stat = eeg.path.stat() if one_pass else None                  # the file as it is before the read
-        hasher = hashlib.sha256() if one_pass else None
-        signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average", hasher=hasher)
-        if hasher is not None and stat is not None:
-            digest = hasher.hexdigest()
-            remember_sha256(eeg.path, stat, digest, self.cache_dir)
-        elif digest is None:
-            digest = file_sha256(eeg.path, self.cache_dir)
+        # The same read as the previous unit's (another seed of this subject): its result, read-only.
+        slot, key = f"{self.name}:{part}", last_read.file_key(eeg.path, tuple(ch_idx), t_sel.start, t_sel.stop,
+                                                             t_sel.step, repetitions)
+        hit = last_read.recall(slot, key)
+        if hit is not None:
+            signals, digest = hit
+        else:
+            last_read.forget(slot)
+            signals, digest = self._read(eeg, ch_idx, t_sel, repetitions)
+            last_read.keep(slot, key, signals, digest)
         ids = np.asarray(images.ids)
         subj = np.full(len(signals), int(subject), dtype=np.int64)
         if repetitions == "single":
@@ -327,6 +325,21 @@ class ThingsEEG2(BrainDataset):
         checksum = self._checksum(part, eeg.path, digest)
         return BrainData(signals, ids, np.asarray(concepts, dtype=np.int64), subj, checksum,
                          [eeg.ch_names[i] for i in ch_idx], times, sfreq, info)
+
+    def _read(self, eeg: EEGFile, ch_idx: list[int], t_sel: slice, repetitions: Repetitions) -> tuple[np.ndarray, str]:
+        """Read the selected signals and the file's checksum: remembered by (path, size, mtime) when it was
+        hashed before (planning hashes it), else computed from the bytes as they are read (one pass)."""
+        digest = cached_sha256(eeg.path, self.cache_dir)
+        one_pass = digest is None and isinstance(eeg.data, LazyArray) and not eeg.data.fortran
+        stat = eeg.path.stat() if one_pass else None                  # the file as it is before the read
+        hasher = hashlib.sha256() if one_pass else None
+        signals = _read_signals(eeg, ch_idx, t_sel, average=repetitions == "average", hasher=hasher)
+        if hasher is not None and stat is not None:
+            digest = hasher.hexdigest()
+            remember_sha256(eeg.path, stat, digest, self.cache_dir)
+        elif digest is None:
+            digest = file_sha256(eeg.path, self.cache_dir)
+        return signals, digest
 
     def checksum(self, subject: int, part: Part) -> str:
         """SHA-256 over the EEG file's bytes, the variant and the image row order (ids).

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from bench import HARNESS_VERSION
+from bench.data import last_read
 from bench.execution.executors import get_executor
 from bench.execution.plan import PlannedUnit, key_unit, plan
 from bench.records.claims import Claim, Heartbeat
@@ -54,10 +55,13 @@ class EvaluationReport:
 def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = None,
              subjects: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
              settings: Settings, executor: str = "local", executor_options: dict | None = None,
-             jobs: int = 1, progress: bool = True, dry_run: bool = False) -> EvaluationReport:
+             jobs: int = 1, progress: bool = True, dry_run: bool = False,
+             planned: Sequence[PlannedUnit] | None = None) -> EvaluationReport:
     """Run every unit the tasks demand for the submissions, skipping finished ones; write records.
 
     jobs: with the local executor, units run in this many processes at once (one torch thread each).
+    planned: the plan's units already keyed, in plan order (``bench evaluate`` passes its preflight's,
+    so that no file is stat-ed and no key computed twice); None: key them here.
     """
     from tqdm.auto import tqdm
 
@@ -67,9 +71,14 @@ def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = No
     store = RecordStore(settings.tracking_uri, lease_s=settings.claim_lease_s)
     report = EvaluationReport()
     report.reaped = store.reap()
-    report.planned = [key_unit(u, settings)
-                      for u in tqdm(units, desc="checking which units are already done", disable=not progress,
-                                    leave=False)]
+    if planned is not None:
+        if [p.unit.label for p in planned] != [u.label for u in units]:
+            raise ValueError("planned units do not match this plan (same submissions, tasks, subjects, seeds?)")
+        report.planned = list(planned)
+    else:
+        report.planned = [key_unit(u, settings)
+                          for u in tqdm(units, desc="checking which units are already done", disable=not progress,
+                                        leave=False)]
     finished = store.finished_keys()
     todo: list[PlannedUnit] = []
     for p in report.planned:
@@ -139,6 +148,7 @@ def evaluate(submission_refs: Sequence[str], *, tasks: Sequence[str] | None = No
         raise
     finally:
         bar.close()
+        last_read.clear()   # the signals kept for the next unit of a subject: no unit is next
         for claim, run_id in held.values():
             store.abandon_unit(run_id, "the bench evaluate that ran it was interrupted before the record was written")
             heartbeat.drop_run(run_id)

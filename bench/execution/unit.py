@@ -47,9 +47,11 @@ def execute_unit(planned: PlannedUnit, settings: Settings, progress: bool = Fals
     start = time.perf_counter()
     try:
         out = task_kind(unit.task).run(unit, settings, progress=progress, on_epoch=on_epoch)
-    except BenchError as exc:
-        return Record(status="failed", error=str(exc), timings={"total": time.perf_counter() - start}, **base)
     except Exception as exc:
+        if on_epoch is not None:   # a failed record carries no curves: the epochs it did run stay in its run
+            on_epoch.flush()
+        if isinstance(exc, BenchError):
+            return Record(status="failed", error=str(exc), timings={"total": time.perf_counter() - start}, **base)
         tb = "".join(traceback.format_exception(exc)[-6:])
         return Record(status="failed", error=f"{type(exc).__name__}: {exc}\n{tb}",
                       timings={"total": time.perf_counter() - start}, **base)

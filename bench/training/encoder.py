@@ -34,7 +34,9 @@ class TrainedEncoder:
 
         from bench.training.loop import embed
 
-        return embed(self.encoder, torch.from_numpy(np.ascontiguousarray(signals)),
+        # C order and writable: torch refuses to share a read-only array (a kept load, bench.data.last_read)
+        # without a warning, so such signals are copied (test sets are small)
+        return embed(self.encoder, torch.from_numpy(np.require(signals, requirements=["C", "W"])),
                      torch.from_numpy(np.asarray(subjects).astype(np.int64)), device=self.device).cpu().numpy()
 
 

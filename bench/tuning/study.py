@@ -527,6 +527,10 @@ def tune(submission_ref: str | Path, task_ref: str | Path, space_path: str | Pat
         except Exception:
             pass
         raise
+    finally:
+        from bench.data import last_read
+
+        last_read.clear()   # every trial read the same subject: kept for the next trial, not beyond
     study = optuna.load_study(study_name=study_name, storage=optuna_storage)
     result = _summarise(study, n_before, metric, direction, subject, unit_seed, storage, parent, settings,
                         invocation=config.invocation)

@@ -351,3 +351,45 @@ def test_safe_load_reads_numpy_1x_module_paths(tmp_path):
     (tmp_path / "old.npy").write_bytes(raw)
     loaded = safe_load(tmp_path / "old.npy")
     assert np.array_equal(loaded[KEY], content[KEY])
+
+
+# --------------------------------------------------------------------------------------------
+# The last read kept for the next unit of the same subject
+# --------------------------------------------------------------------------------------------
+
+def test_the_next_seed_of_a_subject_reuses_the_last_read(copy250, monkeypatch):
+    from bench.data import last_read
+
+    last_read.clear()
+    reads = []
+    original = te2._read_signals
+    monkeypatch.setattr(te2, "_read_signals", lambda *a, **k: reads.append(1) or original(*a, **k))
+    ds = ThingsEEG2(copy250)
+    first = ds.load(1, "train")
+    again = ThingsEEG2(copy250).load(1, "train")            # a fresh dataset object, as the next unit makes
+    assert len(reads) == 1 and again.signals is first.signals and again.checksum == first.checksum
+    with pytest.raises(ValueError, match="read-only"):
+        first.signals[0, 0, 0] = 0.0                          # nobody can change the next unit's data
+    ds.load(1, "test")
+    assert len(reads) == 2 and ds.load(1, "train").signals is first.signals   # one slot per part
+    # whatever shaped the result is part of the key
+    assert ds.load(1, "train", repetitions="single").signals.shape[0] == 4 * first.signals.shape[0]
+    assert ds.load(1, "train", channels=["Oz", "O1"]).signals.shape[1] == 2
+    assert len(reads) == 4
+    # another subject replaces the slot; coming back reads again
+    ds.load(2, "train")
+    ds.load(1, "train")
+    assert len(reads) == 6
+    # a changed file is read again (a new mtime), and its checksum follows it
+    path = _eeg_path(copy250)
+    content = _raw(path)
+    content[KEY][0, 0, 0, 0] += 1.0
+    _rewrite(path, content)
+    os.utime(path, ns=(1, 1))                                  # a different mtime, whatever the clock's step
+    changed = ds.load(1, "train")
+    assert len(reads) == 7 and changed.checksum != first.checksum
+    # BENCH_REHASH=1 (re-read everything) bypasses it
+    monkeypatch.setenv("BENCH_REHASH", "1")
+    ds.load(1, "train")
+    assert len(reads) == 8
+    last_read.clear()

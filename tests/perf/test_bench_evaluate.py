@@ -49,3 +49,36 @@ def test_projected_share_extrapolates_the_marginal_unit_cost(bench):
     # at the plan's own size it gives back the measured share
     assert bench.projected_share(wall, units, 3)["projected_share"] == pytest.approx(12.0 / 23.0)
     assert bench.projected_share(wall, units[:1], 50) == {}
+
+
+def test_training_counts_only_the_epochs(bench):
+    # the training phase holds 2 s of set-up (model, optimizer, its dynamo import, live logging)
+    units = [{"train": 30.0, "epochs": 28.0, "evaluate": 1.0, "total": 31.0},
+             {"train": 20.0, "epochs": 19.5, "evaluate": 1.0, "total": 21.0}]
+    r = bench.shares(60.0, units)
+    assert r["epochs_s"] == 47.5 and r["train_setup_s"] == pytest.approx(2.5)
+    assert r["non_training_share"] == pytest.approx(12.5 / 60.0)
+    parts = ["load_train", "embed_train_images", "epochs", "train_setup", "evaluate", "unit_other", "outside_units"]
+    assert sum(r[p + "_share"] for p in parts) == pytest.approx(1.0)
+    p = bench.projected_share(60.0, units, 2)
+    assert p["projected_share"] == pytest.approx(12.5 / 60.0) and p["per_unit_train_s"] == 19.5
+
+
+def test_read_store_adds_the_epochs_from_the_curves(bench, tracking_uri):
+    import time
+
+    from bench.records.mlflow_store import RecordStore
+    from bench.records.schema import Record
+
+    store = RecordStore(tracking_uri)
+    client = store.client
+    parent = client.create_run(store.experiment_id, tags={"bench.kind": "invocation"}).info.run_id
+    time.sleep(0.01)
+    record = Record(key="k1", task="t", submission="s", split="sub-01", subject=1, seed=0, status="finished",
+                    task_spec={}, submission_spec={}, metrics={"top1": 0.5}, curves={"epoch_seconds": [1.5, 2.0]},
+                    timings={"train": 4.0, "total": 5.0})
+    store.write(record, parent_run_id=parent)
+    client.set_terminated(parent)
+    wall, timings, got = bench.read_store(tracking_uri)
+    assert got == parent and wall >= 0
+    assert timings == [{"train": 4.0, "total": 5.0, "epochs": 3.5}]

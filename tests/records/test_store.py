@@ -69,3 +69,33 @@ def test_snapshot_round_trip_and_schema_errors(tmp_path):
     bad.write_text(json.dumps(data))
     with pytest.raises(RecordError, match=r"record 1 lacks \['key'\]"):
         import_snapshot(bad)
+
+
+def test_live_log_writes_the_first_epoch_at_once_then_batches(store):
+    """LiveLog: epoch 1 at once; later epochs buffered within the interval, each with its own step and
+    timestamp; flush writes them (a failed unit's epochs are not lost)."""
+    import time
+
+    from bench.records.mlflow_store import LiveLog
+
+    run_id = store.client.create_run(store.experiment_id).info.run_id
+    live = LiveLog(store.tracking_uri, run_id, min_interval_s=3600)
+
+    def steps() -> list[int]:
+        return sorted(m.step for m in store.client.get_metric_history(run_id, "curve/val_loss"))
+
+    live(1, {"val_loss": 3.0, "lr": 1e-3, "bad": float("nan")})
+    assert steps() == [1]
+    for epoch in (2, 3):
+        time.sleep(0.01)
+        live(epoch, {"val_loss": 3.0 - epoch / 10})
+    assert steps() == [1]                               # inside the interval: buffered
+    live.flush()
+    history = sorted(store.client.get_metric_history(run_id, "curve/val_loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.8), (3, 2.7)]
+    assert history[0].timestamp < history[1].timestamp < history[2].timestamp
+    assert "curve/bad" not in store.client.get_run(run_id).data.metrics
+
+    eager = LiveLog(store.tracking_uri, run_id, min_interval_s=0.0)
+    eager(4, {"val_loss": 2.6})
+    assert steps() == [1, 2, 3, 4]

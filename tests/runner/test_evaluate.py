@@ -63,6 +63,24 @@ def test_changed_config_gives_new_key(tmp_path, settings):
     assert first != second
 
 
+def test_preflight_keys_are_reused_not_recomputed(tmp_path, settings, monkeypatch):
+    """`bench evaluate` hands its preflight's keyed units to evaluate: no file is stat-ed twice."""
+    from bench.preflight import preflight
+
+    _, sub = write_variants(tmp_path, epochs=2, subjects=(1, 2))
+    check = preflight([str(sub)], settings=settings)
+    expected = [p.key for p in evaluate([str(sub)], settings=settings, progress=False, dry_run=True).planned]
+
+    def no_second_keying(*_args, **_kw):
+        raise AssertionError("a unit was keyed again")
+
+    monkeypatch.setattr("bench.execution.driver.key_unit", no_second_keying)
+    report = evaluate([str(sub)], settings=settings, progress=False, dry_run=True, planned=check.planned)
+    assert [p.key for p in report.planned] == expected and len(expected) == 2
+    with pytest.raises(ValueError, match="do not match this plan"):
+        evaluate([str(sub)], settings=settings, progress=False, dry_run=True, planned=check.planned[:1])
+
+
 def test_kill_and_resume_with_a_real_subprocess(tmp_path, settings):
     _, sub = write_variants(tmp_path, epochs=3, subjects=(1, 2), seeds=(0, 1))
     env = {"BENCH_TRACKING_URI": settings.tracking_uri, "BENCH_CACHE_DIR": str(settings.cache_dir)}

@@ -293,3 +293,24 @@ print(inside, torch.are_deterministic_algorithms_enabled(), c.deterministic)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "(True, True) False False"
     assert out[1] == "(True, True) False False"
+
+
+def test_embedding_read_only_signals_hands_torch_a_writable_copy(monkeypatch):
+    """Kept loads (bench.data.last_read) are read-only; torch warns when it shares one, so embed copies them."""
+    import numpy as np
+    import torch
+
+    from bench.training.encoder import TrainedEncoder
+
+    class Mean(torch.nn.Module):
+        def forward(self, x, subjects):
+            return x.mean(dim=2)
+
+    seen = []
+    real = torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy", lambda a: seen.append(a.flags.writeable) or real(a))
+    signals = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    signals.flags.writeable = False
+    out = TrainedEncoder(Mean(), None, "cpu").embed(signals, np.array([1, 1]))
+    np.testing.assert_allclose(out, signals.mean(axis=2))
+    assert seen and all(seen)
