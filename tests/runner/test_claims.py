@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import pytest
+import yaml
 
 from bench.records.claims import ClaimBook, Heartbeat
 from bench.records.mlflow_store import RecordStore
@@ -145,8 +146,15 @@ def test_two_concurrent_evaluates_train_every_unit_once(tmp_path, tiny_cache, tr
 
 
 def test_a_running_unit_has_its_run_and_live_curve_points(tmp_path, tiny_cache, tracking_uri):
-    """Live tracking: while a unit trains, its MLflow run exists (RUNNING) and holds per-epoch points."""
-    plan = write_tiny_plan(tmp_path / "specs", tiny_cache, seeds=(0,), epochs=40)
+    """Live tracking: while a unit trains, its MLflow run exists (RUNNING) and holds per-epoch points.
+
+    The unit trains until killed (400 epochs, no early stopping): points after the first are written
+    at most once a second, so a unit that early-stops within a second of its first epoch shows none live.
+    """
+    plan = write_tiny_plan(tmp_path / "specs", tiny_cache, seeds=(0,), epochs=400)
+    sub = yaml.safe_load(plan.submission.read_text())
+    sub["recipe"]["early_stopping_patience"] = None
+    plan.submission.write_text(yaml.safe_dump(sub, sort_keys=False))
     env = {"BENCH_TRACKING_URI": tracking_uri, "BENCH_CACHE_DIR": str(tiny_cache), "BENCH_DEVICE": "cpu"}
     proc = _bench(["evaluate", str(plan.submission), "--task", str(plan.task), "--no-progress"], env)
     store = RecordStore(tracking_uri)
