@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 from typing import Protocol as TypingProtocol
 
 import numpy as np
@@ -162,6 +162,19 @@ class BrainDataset(ABC):
     @abstractmethod
     def images(self, part: Part) -> ImageSet:
         """The stimulus images of ``part`` in row order."""
+
+    def kept_load(self, subject: int, part: Part, arguments: tuple, read: Callable[[], BrainData]) -> BrainData:
+        """``read()``, or the result of the previous identical load in this process: the same subject
+        and part, the same :meth:`files` as they are on disk now, the same ``arguments`` (everything
+        else that shapes the result: repetitions, channels, times). See :mod:`bench.data.last_read`:
+        one result per dataset part is kept, its arrays read-only; the caller gets its own ``info``
+        and ``ch_names`` containers."""
+        from bench.data import last_read
+
+        key = (int(subject), self.variant, *arguments,
+               *(last_read.file_key(p) for p in self.files(subject, part)))
+        data = last_read.remembered(f"{self.name}:{part}", key, read)
+        return replace(data, ch_names=None if data.ch_names is None else list(data.ch_names), info=dict(data.info))
 
     def checksum(self, subject: int, part: Part) -> str:
         """Checksum of the files ``load(subject, part)`` reads, without loading them."""

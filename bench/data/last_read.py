@@ -1,12 +1,16 @@
-"""The signals a loader read last, per slot, kept for the next unit of the same subject (this process).
+"""What a loader read last, per slot, kept for the next unit of the same subject (this process).
 
 A protocol runs every seed of a subject one after another (seeds are the innermost loop of a plan),
-and a tuning study runs every trial on the same subject: each would read and average the same file
-again -- for a 250 Hz THINGS-EEG2 training file, 8.3 GB of float64. A loader asks :func:`recall`
-with a key that names the file as it is now (resolved path, size, ``st_mtime_ns``, inode: the rule
-:mod:`bench.data.checksum` trusts) and everything that shaped the result (channels, times,
-repetition mode); on a miss it calls :func:`forget` *before* reading, so that at most one result
-per slot is held and the old one is freed first, then :func:`keep`.
+and a tuning study runs every trial on the same subject: each would read and average the same files
+again -- a 250 Hz THINGS-EEG2 training file is 8.3 GB of float64, a THINGS-MEG participant's epochs
+~8 GB, an NSD subject's betas ~2 GB. A loader asks :func:`remembered` with a key that names its files
+as they are now (:func:`file_key`: resolved path, size, ``st_mtime_ns``, inode -- the rule
+:mod:`bench.data.checksum` trusts) and everything else that shaped the result (channels, times,
+repetition mode, variant). On a miss the slot's old result is dropped *before* the read, so at most
+one result per slot is held and a process's peak memory does not grow: a unit's load and the
+training sets built from it coexist at that moment anyway. What changes is that this peak lasts
+while the unit trains (one part's signals per process: ~1 GB float32 for a THINGS-EEG2 subject,
+~5 GB for a THINGS-MEG participant). ``evaluate`` and ``tune`` clear every slot when they end.
 
 Kept arrays are made read-only: a consumer that wrote into one would silently change the next
 unit's data, so it fails loudly instead. ``BENCH_REHASH=1`` (re-read everything) bypasses the memo.
@@ -14,18 +18,20 @@ unit's data, so it fails loudly instead. ``BENCH_REHASH=1`` (re-read everything)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable, TypeVar
 
 import numpy as np
 
 from bench.data.checksum import rehash_enabled
 
+T = TypeVar("T")
 _LOCK = threading.Lock()
-#: slot -> (key, signals, digest)
-_LAST: dict[str, tuple[Hashable, np.ndarray, str]] = {}
+#: slot -> (key, kept result)
+_LAST: dict[str, tuple[Hashable, Any]] = {}
 
 
 def file_key(path: Path, *shape: Any) -> tuple:
@@ -35,15 +41,15 @@ def file_key(path: Path, *shape: Any) -> tuple:
     return (real, st.st_size, st.st_mtime_ns, st.st_ino, *shape)
 
 
-def recall(slot: str, key: Hashable) -> tuple[np.ndarray, str] | None:
-    """The (read-only signals, file digest) kept under ``slot`` if they were read for ``key``."""
+def recall(slot: str, key: Hashable) -> Any | None:
+    """The result kept under ``slot`` if it was read for ``key`` (None otherwise, or with BENCH_REHASH)."""
     if rehash_enabled():
         return None
     with _LOCK:
         hit = _LAST.get(slot)
     if hit is None or hit[0] != key:
         return None
-    return hit[1], hit[2]
+    return hit[1]
 
 
 def forget(slot: str) -> None:
@@ -52,12 +58,37 @@ def forget(slot: str) -> None:
         _LAST.pop(slot, None)
 
 
-def keep(slot: str, key: Hashable, signals: np.ndarray, digest: str) -> np.ndarray:
-    """Keep ``signals`` (made read-only) under ``slot`` for ``key``; returns them."""
-    signals.flags.writeable = False
+def _freeze(value: Any) -> None:
+    """Make the arrays of ``value`` read-only: an array, a tuple's items, or a dataclass's fields."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple):
+        for item in value:
+            if isinstance(item, np.ndarray):
+                item.flags.writeable = False
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if isinstance(item, np.ndarray):
+                item.flags.writeable = False
+
+
+def keep(slot: str, key: Hashable, value: T) -> T:
+    """Keep ``value`` (its arrays made read-only) under ``slot`` for ``key``; returns it."""
+    _freeze(value)
     with _LOCK:
-        _LAST[slot] = (key, signals, digest)
-    return signals
+        _LAST[slot] = (key, value)
+    return value
+
+
+def remembered(slot: str, key: Hashable, read: Callable[[], T]) -> T:
+    """``read()``'s result for ``key``: the one kept under ``slot`` when it was read for ``key``, else
+    read now -- after dropping the slot's old result -- and kept (read-only) for the next call."""
+    hit = recall(slot, key)
+    if hit is not None:
+        return hit
+    forget(slot)
+    return keep(slot, key, read())
 
 
 def clear() -> None:
@@ -66,4 +97,4 @@ def clear() -> None:
         _LAST.clear()
 
 
-__all__ = ["clear", "file_key", "forget", "keep", "recall"]
+__all__ = ["clear", "file_key", "forget", "keep", "recall", "remembered"]

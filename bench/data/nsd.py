@@ -356,6 +356,10 @@ class NSD(BrainDataset):
         if time_window is not None:
             raise ConfigError("NSD betas have no time axis", field="time_window",
                               fix="remove dataset.time_window from the task")
+        return self.kept_load(subject, part, (repetitions,), lambda: self._read(subject, part, repetitions))
+
+    def _read(self, subject: int, part: Part, repetitions: Repetitions) -> BrainData:
+        """:meth:`load` without the kept result: read the betas rows of ``part``."""
         table = self.trial_table(subject)
         rows = np.flatnonzero(table.shared if part == "test" else ~table.shared)
         images = table.image[rows]

@@ -307,13 +307,7 @@ class ThingsEEG2(BrainDataset):
         # The same read as the previous unit's (another seed of this subject): its result, read-only.
         slot, key = f"{self.name}:{part}", last_read.file_key(eeg.path, tuple(ch_idx), t_sel.start, t_sel.stop,
                                                              t_sel.step, repetitions)
-        hit = last_read.recall(slot, key)
-        if hit is not None:
-            signals, digest = hit
-        else:
-            last_read.forget(slot)
-            signals, digest = self._read(eeg, ch_idx, t_sel, repetitions)
-            last_read.keep(slot, key, signals, digest)
+        signals, digest = last_read.remembered(slot, key, lambda: self._read(eeg, ch_idx, t_sel, repetitions))
         ids = np.asarray(images.ids)
         subj = np.full(len(signals), int(subject), dtype=np.int64)
         if repetitions == "single":

@@ -240,6 +240,14 @@ class ThingsMEG(BrainDataset):
         if repetitions not in ("average", "single"):
             raise ConfigError(f"unknown repetitions mode '{repetitions}'", field="repetitions",
                               fix="use 'average' or 'single'")
+        arguments = (repetitions, None if channels is None else tuple(channels),
+                     None if time_window is None else tuple(time_window))
+        return self.kept_load(subject, part, arguments,
+                              lambda: self._read(subject, part, repetitions, channels, time_window))
+
+    def _read(self, subject: int, part: Part, repetitions: Repetitions, channels: Sequence[str] | None,
+              time_window: tuple[float, float] | None) -> BrainData:
+        """:meth:`load` without the kept result: read the epochs file's rows of ``part``."""
         table = self.trial_table(subject)
         epochs = _read_epochs(table.path)
         ch_idx = _pick_channels(epochs, channels, table.path)

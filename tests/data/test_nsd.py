@@ -176,3 +176,34 @@ def test_image_ids():
 def test_full_size_simulation_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="too many voxels"):
         write_nsd(tmp_path / "x", size="full")
+
+
+def test_the_next_seed_of_a_subject_reuses_the_last_read(nsd_root, tmp_path, monkeypatch):
+    """Another seed of the same subject gets the kept result (read-only); a change of any file the
+    load reads -- the shared-image mask too -- or of the repetition mode reads again."""
+    import os
+
+    import bench.data.nsd as nsd
+    from bench.data import last_read
+
+    last_read.clear()
+    root = _copy(nsd_root, tmp_path)
+    reads = []
+    original = nsd._read_rows
+    monkeypatch.setattr(nsd, "_read_rows", lambda *a, **k: reads.append(1) or original(*a, **k))
+    first = NSD(root).load(1, "train")
+    again = NSD(root).load(1, "train")
+    assert len(reads) == 1 and again.signals is first.signals and again.checksum == first.checksum
+    assert again.info == first.info and again.info is not first.info
+    with pytest.raises(ValueError, match="read-only"):
+        first.signals[0, 0] = 0.0
+    assert len(NSD(root).load(1, "train", repetitions="single")) > len(first) and len(reads) == 2
+    NSD(root).load(1, "train")
+    assert len(reads) == 3
+    mask_path = root / SHARED_FILE
+    mask = np.load(mask_path)
+    np.save(mask_path, mask)                                     # the same values, rewritten: a new mtime
+    os.utime(mask_path, ns=(1, 1))
+    NSD(root).load(1, "train")
+    assert len(reads) == 4
+    last_read.clear()

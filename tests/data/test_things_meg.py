@@ -187,3 +187,46 @@ def test_nan_data_is_clear(meg_root, tmp_path):
 def test_full_size_simulation_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="in memory"):
         write_things_meg(tmp_path / "x", size="full")
+
+
+def test_the_next_seed_of_a_participant_reuses_the_last_read(meg_root, tmp_path, monkeypatch):
+    """Another seed of the same participant (a fresh dataset object, as the next unit makes) gets the
+    kept result: read-only arrays, its own metadata containers; any change of a file or an argument
+    that shapes the result reads again; BENCH_REHASH=1 bypasses it."""
+    import os
+
+    import bench.data.things_meg as tm
+    from bench.data import last_read
+
+    last_read.clear()
+    root = _copy(meg_root, tmp_path)
+    reads = []
+    original = tm._read_rows
+    monkeypatch.setattr(tm, "_read_rows", lambda *a, **k: reads.append(1) or original(*a, **k))
+    first = ThingsMEG(root).load(1, "train")
+    again = ThingsMEG(root).load(1, "train")
+    assert len(reads) == 1 and again.signals is first.signals and again.checksum == first.checksum
+    assert again.info == first.info and again.info is not first.info and again.ch_names is not first.ch_names
+    with pytest.raises(ValueError, match="read-only"):
+        first.signals[0, 0, 0] = 0.0
+    ds = ThingsMEG(root)
+    test = ds.load(1, "test")
+    assert len(reads) == 2 and ds.load(1, "train").signals is first.signals    # one slot per part
+    single = ds.load(1, "test", repetitions="single")            # test images repeat, training ones don't
+    assert len(single) > len(test) and len(reads) == 3
+    picked = ds.load(1, "train", channels=first.ch_names[:3])
+    assert picked.signals.shape[1] == 3 and len(reads) == 4
+    ds.load(1, "train", channels=first.ch_names[:3], time_window=(0.0, 0.5))
+    assert len(reads) == 5
+    ds.load(2, "train")
+    ds.load(1, "train")
+    assert len(reads) == 7                                       # another participant replaced the slot
+    path = root / "preprocessed_P1-epo.fif"
+    _rewrite(path, data_fn=lambda data, md: data.__setitem__((0, 0, 0), data[0, 0, 0] + 1.0))
+    os.utime(path, ns=(1, 1))                                    # a different mtime, whatever the clock's step
+    changed = ThingsMEG(root).load(1, "train")
+    assert len(reads) == 8 and changed.checksum != first.checksum
+    monkeypatch.setenv("BENCH_REHASH", "1")
+    ThingsMEG(root).load(1, "train")
+    assert len(reads) == 9
+    last_read.clear()
