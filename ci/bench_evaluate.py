@@ -18,6 +18,8 @@ also extrapolated to the 50 units of the full protocol (:func:`projected_share`)
 and image embeddings come from the user's cache (``~/.cache/brainvis-bench``): the first run on a
 fresh machine also simulates the data and embeds the images, so run it twice and read the second.
 The units run sequentially (``--jobs 1``) so that the shares add up; the load average is printed.
+The demo's units are tiny: ``ci/bench_protocol.py`` times full-size units of one subject and
+extrapolates the full protocol from them (on a CPU or a GPU).
 
     python ci/bench_evaluate.py                               # the demo, fresh store, ~minutes
     python ci/bench_evaluate.py --submission submissions/demo_atm.yaml
@@ -115,7 +117,8 @@ def projected_share(wall_s: float, unit_timings: list[dict[str, float]], n_units
 def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dict[str, float]], str]:
     """(invocation wall seconds, its units' timings, its run id) of the latest (or given) invocation.
 
-    Each unit's timings gain ``epochs``: the sum of its per-epoch ``epoch_seconds`` curve."""
+    Each unit's timings gain ``epochs``: the sum of its per-epoch ``epoch_seconds`` curve, and
+    ``n_epochs`` (that curve's length), ``subject`` and ``seed``."""
     from bench.records.mlflow_store import RecordStore
 
     store = RecordStore(uri, create=False)
@@ -135,6 +138,8 @@ def read_store(uri: str, invocation: str | None = None) -> tuple[float, list[dic
         t = dict(r.timings)
         if r.curves.get("epoch_seconds"):
             t["epochs"] = float(sum(r.curves["epoch_seconds"]))
+            t["n_epochs"] = float(len(r.curves["epoch_seconds"]))
+        t["subject"], t["seed"] = float(r.subject), float(r.seed)
         timings.append(t)
     return wall, timings, parent.info.run_id
 

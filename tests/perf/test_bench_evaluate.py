@@ -81,4 +81,4 @@ def test_read_store_adds_the_epochs_from_the_curves(bench, tracking_uri):
     client.set_terminated(parent)
     wall, timings, got = bench.read_store(tracking_uri)
     assert got == parent and wall >= 0
-    assert timings == [{"train": 4.0, "total": 5.0, "epochs": 3.5}]
+    assert timings == [{"train": 4.0, "total": 5.0, "epochs": 3.5, "n_epochs": 2.0, "subject": 1.0, "seed": 0.0}]
