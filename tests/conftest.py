@@ -12,11 +12,17 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import pytest
 
 # End-to-end tests (units trained and scored through the real pipeline, multi-process or server runs,
-# pages built from a real evaluation) are marked `integration`, so the fast inner loop is
-# `pytest -m "not integration and not slow"`. A test elsewhere can mark itself the same way.
+# whole leaderboard sites built and read in a real browser, downloads from local HTTP servers, full
+# image-model architectures built at random init) are marked `integration`, so the fast inner loop
+# `pytest -m "not integration and not slow"` stays under 2 minutes on 2 cores. The default suite
+# (CI) runs them all. A test elsewhere can mark itself the same way.
 INTEGRATION = ("tasks/", "runner/test_evaluate.py", "runner/test_submissions.py", "runner/test_claims.py",
-               "tuning/test_study.py", "scaleout/", "leaderboard/test_demo_pages.py",
-               "leaderboard/test_leaderboard_browser.py")
+               "tuning/test_study.py", "scaleout/", "download/",
+               "leaderboard/test_demo_pages.py", "leaderboard/test_leaderboard_browser.py",
+               "leaderboard/test_phone_pages.py", "leaderboard/test_analysis_pages.py",
+               "leaderboard/test_verdict_pages.py", "leaderboard/test_leaderboard_site.py",
+               "leaderboard/test_leaderboard_sources.py",
+               "images/test_dreamsim_model.py", "images/test_open_clip_model.py", "metrics/test_features.py")
 
 
 def pytest_collection_modifyitems(config, items):

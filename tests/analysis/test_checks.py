@@ -38,6 +38,7 @@ def _task(root: Path):
     return load_task("things-eeg2-retrieval-200-demo", {"dataset": {"source": "real", "subjects": [1]}}).spec
 
 
+@pytest.mark.integration
 def test_a_task_variant_with_test_images_in_training_fails_the_overlap_check(sim_root, tmp_path, settings):
     clean = task_image_overlap(_task(sim_root), settings.with_(data_root=sim_root.parent))
     assert clean.status == "pass" and clean.value == 0.0
@@ -108,6 +109,7 @@ def test_block_design_check_reads_the_confound_flag():
     assert by["shuffled_null"].status == "n/a"
 
 
+@pytest.mark.integration
 def test_method_page_states_the_flag_rule_and_the_checklist(tmp_path):
     import numpy as np
 

@@ -69,6 +69,7 @@ def _run(code: str, env: dict[str, str], cwd: Path) -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.integration
 def test_entry_point_plugin_validates_without_torch_then_runs(tmp_path):
     env = _install(tmp_path)
     sub = tmp_path / "tiny.yaml"

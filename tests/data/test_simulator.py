@@ -304,12 +304,14 @@ def decoding() -> _Decoding:
     return _Decoding()
 
 
+@pytest.mark.integration
 def test_decoding_rises_with_snr(decoding):
     acc = [decoding.accuracy(decoding.decoder(1, snr), 1, snr, reps=4) for snr in (0.002, 0.01, 0.05)]
     assert acc[0] < acc[1] < acc[2], acc
     assert acc[2] - acc[0] > 0.3, acc
 
 
+@pytest.mark.integration
 def test_decoding_rises_with_repetitions_averaged(decoding):
     decoder = decoding.decoder(1, DEFAULT_SNR)
     acc = [decoding.accuracy(decoder, 1, DEFAULT_SNR, reps=r) for r in (1, 4, 16)]

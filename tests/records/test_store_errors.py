@@ -107,6 +107,7 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration
 def test_read_only_commands_fail_on_a_missing_store(tmp_path):
     db = tmp_path / "nowhere" / "mlflow.db"
     env = {"BENCH_TRACKING_URI": f"sqlite:///{db}"}
@@ -127,6 +128,7 @@ print("ok", store.experiment_id)
 """
 
 
+@pytest.mark.integration
 def test_concurrent_first_start_on_a_new_sqlite_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
     procs = [subprocess.Popen([sys.executable, "-c", _OPEN, uri], cwd=ROOT, stdout=subprocess.PIPE,

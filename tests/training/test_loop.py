@@ -271,6 +271,7 @@ def test_precision_is_part_of_the_submission_hash():
     assert len({spec_hash(base), spec_hash(bf16), spec_hash(fp32)}) == 3
 
 
+@pytest.mark.integration
 def test_deterministic_flags_set_and_restored_without_importing_inductor():
     """``fit``'s determinism context turns torch's deterministic algorithms on (warn-only) and back off
     without importing ``torch._inductor`` (1.4 s per process); with ``compile`` it uses the public call,
