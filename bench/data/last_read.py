@@ -60,17 +60,15 @@ def forget(slot: str) -> None:
 
 def _freeze(value: Any) -> None:
     """Make the arrays of ``value`` read-only: an array, a tuple's items, or a dataclass's fields."""
-    if isinstance(value, np.ndarray):
-        value.flags.writeable = False
-    elif isinstance(value, tuple):
-        for item in value:
-            if isinstance(item, np.ndarray):
-                item.flags.writeable = False
+    if isinstance(value, tuple):
+        items = list(value)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if isinstance(item, np.ndarray):
-                item.flags.writeable = False
+        items = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        items = [value]
+    for item in items:
+        if isinstance(item, np.ndarray):
+            item.flags.writeable = False
 
 
 def keep(slot: str, key: Hashable, value: T) -> T:
