@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ci"))
 
-from bench_evaluate import PROTOCOL_UNITS, read_store, run_demo  # noqa: E402
+from bench_evaluate import PHASES, PROTOCOL_UNITS, read_store, run_demo  # noqa: E402
 
 BASE_TASK = ROOT / "tasks" / "things-eeg2-retrieval-200.yaml"
 SUBJECTS, SEEDS = 10, 5                      # the protocol: 10 subjects x 5 seeds
@@ -83,7 +83,8 @@ def simulate(task_file: Path, cache_dir: Path | None) -> float:
 
 
 def _other(t: dict[str, float]) -> float:
-    return t["total"] - t["load_train"] - t["embed_train_images"] - t["train"] - t["evaluate"]
+    """A unit's time outside its phases."""
+    return t["total"] - sum(t.get(p, 0.0) for p in PHASES)
 
 
 def extrapolate(wall_s: float, units: list[dict[str, float]], subjects: int = SUBJECTS,

@@ -178,7 +178,7 @@ def test_full_size_simulation_is_refused(tmp_path):
         write_nsd(tmp_path / "x", size="full")
 
 
-def test_the_next_seed_of_a_subject_reuses_the_last_read(nsd_root, tmp_path, monkeypatch):
+def test_the_next_seed_of_a_subject_reuses_the_last_read(nsd_root, tmp_path, count_calls):
     """Another seed of the same subject gets the kept result (read-only); a change of any file the
     load reads -- the shared-image mask too -- or of the repetition mode reads again."""
     import os
@@ -188,9 +188,7 @@ def test_the_next_seed_of_a_subject_reuses_the_last_read(nsd_root, tmp_path, mon
 
     last_read.clear()
     root = _copy(nsd_root, tmp_path)
-    reads = []
-    original = nsd._read_rows
-    monkeypatch.setattr(nsd, "_read_rows", lambda *a, **k: reads.append(1) or original(*a, **k))
+    reads = count_calls(nsd, "_read_rows")
     first = NSD(root).load(1, "train")
     again = NSD(root).load(1, "train")
     assert len(reads) == 1 and again.signals is first.signals and again.checksum == first.checksum

@@ -357,13 +357,11 @@ def test_safe_load_reads_numpy_1x_module_paths(tmp_path):
 # The last read kept for the next unit of the same subject
 # --------------------------------------------------------------------------------------------
 
-def test_the_next_seed_of_a_subject_reuses_the_last_read(copy250, monkeypatch):
+def test_the_next_seed_of_a_subject_reuses_the_last_read(copy250, monkeypatch, count_calls):
     from bench.data import last_read
 
     last_read.clear()
-    reads = []
-    original = te2._read_signals
-    monkeypatch.setattr(te2, "_read_signals", lambda *a, **k: reads.append(1) or original(*a, **k))
+    reads = count_calls(te2, "_read_signals")
     ds = ThingsEEG2(copy250)
     first = ds.load(1, "train")
     again = ThingsEEG2(copy250).load(1, "train")            # a fresh dataset object, as the next unit makes

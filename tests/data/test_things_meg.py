@@ -189,7 +189,7 @@ def test_full_size_simulation_is_refused(tmp_path):
         write_things_meg(tmp_path / "x", size="full")
 
 
-def test_the_next_seed_of_a_participant_reuses_the_last_read(meg_root, tmp_path, monkeypatch):
+def test_the_next_seed_of_a_participant_reuses_the_last_read(meg_root, tmp_path, monkeypatch, count_calls):
     """Another seed of the same participant (a fresh dataset object, as the next unit makes) gets the
     kept result: read-only arrays, its own metadata containers; any change of a file or an argument
     that shapes the result reads again; BENCH_REHASH=1 bypasses it."""
@@ -200,9 +200,7 @@ def test_the_next_seed_of_a_participant_reuses_the_last_read(meg_root, tmp_path,
 
     last_read.clear()
     root = _copy(meg_root, tmp_path)
-    reads = []
-    original = tm._read_rows
-    monkeypatch.setattr(tm, "_read_rows", lambda *a, **k: reads.append(1) or original(*a, **k))
+    reads = count_calls(tm, "_read_rows")
     first = ThingsMEG(root).load(1, "train")
     again = ThingsMEG(root).load(1, "train")
     assert len(reads) == 1 and again.signals is first.signals and again.checksum == first.checksum
