@@ -64,6 +64,19 @@ def test_training_counts_only_the_epochs(bench):
     assert p["projected_share"] == pytest.approx(12.5 / 60.0) and p["per_unit_train_s"] == 19.5
 
 
+def test_quietest_round_is_the_shortest_invocation_with_the_rounds_range(bench):
+    rounds = [bench.shares(wall, [{"train": 10.0, "epochs": epochs, "total": 11.0}])
+              for wall, epochs in [(14.0, 10.0), (12.0, 9.5), (16.0, 9.0)]]
+    best = bench.quietest(rounds)
+    assert best["wall_s"] == 12.0 and best["non_training_share"] == pytest.approx(2.5 / 12.0)
+    assert best["rounds"] == 3.0
+    assert (best["share_min"], best["share_median"], best["share_max"]) == pytest.approx(
+        (2.5 / 12.0, 4.0 / 14.0, 7.0 / 16.0))
+    assert "rounds" not in rounds[1]                     # the rounds themselves are left as they were
+    with pytest.raises(ValueError):
+        bench.quietest([])
+
+
 def test_read_store_adds_the_epochs_from_the_curves(bench, tracking_uri):
     import time
 
