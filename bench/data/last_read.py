@@ -41,23 +41,6 @@ def file_key(path: Path, *shape: Any) -> tuple:
     return (real, st.st_size, st.st_mtime_ns, st.st_ino, *shape)
 
 
-def recall(slot: str, key: Hashable) -> Any | None:
-    """The result kept under ``slot`` if it was read for ``key`` (None otherwise, or with BENCH_REHASH)."""
-    if rehash_enabled():
-        return None
-    with _LOCK:
-        hit = _LAST.get(slot)
-    if hit is None or hit[0] != key:
-        return None
-    return hit[1]
-
-
-def forget(slot: str) -> None:
-    """Drop what ``slot`` holds (call before reading its replacement: peak memory stays one result)."""
-    with _LOCK:
-        _LAST.pop(slot, None)
-
-
 def _freeze(value: Any) -> None:
     """Make the arrays of ``value`` read-only: an array, a tuple's items, or a dataclass's fields."""
     if isinstance(value, tuple):
@@ -71,22 +54,22 @@ def _freeze(value: Any) -> None:
             item.flags.writeable = False
 
 
-def keep(slot: str, key: Hashable, value: T) -> T:
-    """Keep ``value`` (its arrays made read-only) under ``slot`` for ``key``; returns it."""
+def remembered(slot: str, key: Hashable, read: Callable[[], T]) -> T:
+    """``read()``'s result for ``key``: the one kept under ``slot`` when it was read for ``key`` (never
+    with BENCH_REHASH), else read now -- after dropping the slot's old result, so peak memory stays one
+    result per slot -- and kept, its arrays made read-only, for the next call."""
+    if not rehash_enabled():
+        with _LOCK:
+            hit = _LAST.get(slot)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+    with _LOCK:
+        _LAST.pop(slot, None)
+    value = read()
     _freeze(value)
     with _LOCK:
         _LAST[slot] = (key, value)
     return value
-
-
-def remembered(slot: str, key: Hashable, read: Callable[[], T]) -> T:
-    """``read()``'s result for ``key``: the one kept under ``slot`` when it was read for ``key``, else
-    read now -- after dropping the slot's old result -- and kept (read-only) for the next call."""
-    hit = recall(slot, key)
-    if hit is not None:
-        return hit
-    forget(slot)
-    return keep(slot, key, read())
 
 
 def clear() -> None:
@@ -95,4 +78,4 @@ def clear() -> None:
         _LAST.clear()
 
 
-__all__ = ["clear", "file_key", "forget", "keep", "recall", "remembered"]
+__all__ = ["clear", "file_key", "remembered"]
