@@ -57,6 +57,11 @@ def _unit_total(timings: dict[str, float]) -> float:
     return timings.get("total", sum(timings.get(p, 0.0) for p in PHASES))
 
 
+def outside_phases(timings: dict[str, float]) -> float:
+    """A unit's time inside it but outside its phases (its total minus the phases' sum)."""
+    return _unit_total(timings) - sum(timings.get(p, 0.0) for p in PHASES)
+
+
 def _epochs(timings: dict[str, float]) -> float:
     """A unit's time in training epochs (``epochs``; the whole ``train`` phase where it has no curve)."""
     return timings.get("epochs", timings.get("train", 0.0))
@@ -84,7 +89,7 @@ def shares(wall_s: float, unit_timings: list[dict[str, float]]) -> dict[str, flo
             per_unit[0], float(statistics.median(per_unit)), per_unit[-1])
     out["epochs_s"] = sum(_epochs(t) for t in unit_timings)
     out["train_setup_s"] = out["train_s"] - out["epochs_s"]
-    out["unit_other_s"] = totals - sum(out[f"{p}_s"] for p in PHASES)
+    out["unit_other_s"] = sum(outside_phases(t) for t in unit_timings)
     out["outside_units_s"] = wall_s - totals
     out["non_training_s"] = wall_s - out["epochs_s"]
     for name in [*(f"{p}_s" for p in PHASES), "epochs_s", "train_setup_s", "unit_other_s", "outside_units_s",

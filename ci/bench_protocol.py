@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ci"))
 
-from bench_evaluate import PHASES, PROTOCOL_UNITS, read_store, run_demo  # noqa: E402
+from bench_evaluate import PROTOCOL_UNITS, outside_phases, read_store, run_demo  # noqa: E402
 
 BASE_TASK = ROOT / "tasks" / "things-eeg2-retrieval-200.yaml"
 SUBJECTS, SEEDS = 10, 5                      # the protocol: 10 subjects x 5 seeds
@@ -82,11 +82,6 @@ def simulate(task_file: Path, cache_dir: Path | None) -> float:
     return time.perf_counter() - t0
 
 
-def _other(t: dict[str, float]) -> float:
-    """A unit's time outside its phases."""
-    return t["total"] - sum(t.get(p, 0.0) for p in PHASES)
-
-
 def extrapolate(wall_s: float, units: list[dict[str, float]], subjects: int = SUBJECTS,
                 seeds: int = SEEDS) -> dict[str, float]:
     """The protocol's wall time and non-training share, estimated from one subject's units in seed order.
@@ -122,7 +117,7 @@ def report(units: list[dict[str, float]], est: dict[str, float], device: str) ->
         n = t.get("n_epochs", 0.0)
         per = t["epochs"] / n if n else float("nan")
         print(f"{seed:4d} {t['load_train']:5.1f} {t['embed_train_images']:7.1f} {t['train'] - t['epochs']:7.1f} "
-              f"{t['epochs']:8.1f} ({int(n):3d}, {per:6.2f} s) {t['evaluate']:12.1f} {_other(t):6.1f} {t['total']:7.1f}")
+              f"{t['epochs']:8.1f} ({int(n):3d}, {per:6.2f} s) {t['evaluate']:12.1f} {outside_phases(t):6.1f} {t['total']:7.1f}")
     print(f"protocol ({int(est['units'])} units = {SUBJECTS} subjects x {SEEDS} seeds), estimated from these: "
           f"{est['protocol_s'] / 60:.1f} min wall, {est['protocol_epochs_s'] / 60:.1f} min of it training epochs; "
           f"non-training share {100 * est['protocol_share']:.1f} % (further seed {est['further_unit_s']:.1f} s, "
